@@ -1,0 +1,44 @@
+# churnwatch: make demo (see it work), make test (everything CI runs).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/churnwatch
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+.PHONY: all build deps clickhouse clickhouse-stop tools test test-short lint demo clean
+
+all: build
+
+deps:
+	@$(GO) mod download
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/churnwatch
+
+# The local ClickHouse server (installed from Debian packages when missing).
+clickhouse:
+	@deploy/local/clickhouse.sh start
+
+clickhouse-stop:
+	@deploy/local/clickhouse.sh stop
+
+# Command-line tools the tests use (kcat).
+tools:
+	@deploy/local/tools.sh install
+
+# Every test, against the real ClickHouse server and an in-process Kafka-protocol broker.
+test: deps clickhouse tools
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+lint: deps
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+# Starts ClickHouse and the embedded broker, runs the pipeline, drives it with simulated
+# traffic and shows the data arriving. Ctrl-C stops everything.
+demo: build clickhouse
+	@deploy/local/demo.sh $(BIN)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,290 @@
+// Package consumers holds one consumer per input topic (cdr.voice,
+// billing.events, crm.events) and the consumer-group membership that feeds
+// them. A consumer reads its assigned partitions, decodes and validates each
+// message, batches the rows by size and time, stores each batch in ClickHouse
+// together with its dead letters, and only then commits the batch's offsets.
+// A crash anywhere before the commit replays the batch, which the
+// ReplacingMergeTree facts and the recomputed aggregates absorb.
+//
+// What a fact means and how it is stored belong to packages schemas and
+// warehouse; this package only moves messages and decides when to write.
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/warehouse"
+)
+
+// Settings tune batching; defaults live in package config.
+type Settings struct {
+	BatchSize       int
+	FlushInterval   time.Duration
+	MaxMessageBytes int
+	// ShutdownTimeout bounds the final flush and commit when stopping.
+	ShutdownTimeout time.Duration
+}
+
+// MessageReader is the part of a kafka-go Reader a consumer uses.
+type MessageReader interface {
+	FetchMessage(ctx context.Context) (kafka.Message, error)
+	Close() error
+}
+
+// ReaderFactory opens a reader positioned at offset on one partition.
+type ReaderFactory func(topic string, partition int, offset int64) (MessageReader, error)
+
+// Committer commits the next offsets to read, by partition, of one topic.
+type Committer func(offsets map[int]int64) error
+
+// DeadLetterSink durably records rejected messages (DLQ topic and table).
+type DeadLetterSink interface {
+	Send(ctx context.Context, letters []warehouse.DeadLetter) error
+}
+
+// item is one fetched message after decoding: a row, or a dead letter.
+type item[R any] struct {
+	row       R
+	dead      *warehouse.DeadLetter
+	partition int
+	offset    int64
+}
+
+// Consumer consumes one input topic. R is the row type it stores.
+type Consumer[R any] struct {
+	topic    string
+	decode   func(msg kafka.Message) (R, error)
+	store    func(ctx context.Context, rows []R) error
+	dead     DeadLetterSink
+	readers  ReaderFactory
+	settings Settings
+	stats    *Stats
+	log      zerolog.Logger
+}
+
+// Topic returns the full name of the topic this consumer reads.
+func (c *Consumer[R]) Topic() string { return c.topic }
+
+// Stats returns the consumer's running counts.
+func (c *Consumer[R]) Stats() *Stats { return c.stats }
+
+// Run consumes the assigned partitions until ctx is done, then stops
+// fetching, stores what it already fetched, commits, and returns nil. It
+// returns an error only when a partition cannot be read at all.
+func (c *Consumer[R]) Run(ctx context.Context, assigned []kafka.PartitionAssignment, commit Committer) error {
+	if len(assigned) == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	fetchCtx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	items := make(chan item[R], 4*1024)
+	fetchErr := make(chan error, len(assigned))
+	var fetchers sync.WaitGroup
+	for _, a := range assigned {
+		r, err := c.readers(c.topic, a.ID, a.Offset)
+		if err != nil {
+			return fmt.Errorf("open %s/%d: %w", c.topic, a.ID, err)
+		}
+		fetchers.Add(1)
+		go func(partition int) {
+			defer fetchers.Done()
+			defer r.Close()
+			if err := c.fetch(fetchCtx, r, partition, items); err != nil {
+				fetchErr <- err
+			}
+		}(a.ID)
+	}
+	fetchersDone := make(chan struct{})
+	go func() { fetchers.Wait(); close(fetchersDone) }()
+
+	b := newBatch[R](c.settings.BatchSize)
+	ticker := time.NewTicker(c.settings.FlushInterval)
+	defer ticker.Stop()
+	var runErr error
+loop:
+	for {
+		select {
+		case it := <-items:
+			b.add(it)
+			if b.size() >= c.settings.BatchSize {
+				c.flush(ctx, b, commit)
+			}
+		case <-ticker.C:
+			c.flush(ctx, b, commit)
+		case err := <-fetchErr:
+			runErr = err
+			break loop
+		case <-ctx.Done():
+			break loop
+		}
+	}
+	// Stop fetching, keep what was fetched, store it and commit, within a
+	// bounded time that no longer depends on ctx.
+	stopFetching()
+	<-fetchersDone
+	for drained := false; !drained; {
+		select {
+		case it := <-items:
+			b.add(it)
+		default:
+			drained = true
+		}
+	}
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.settings.ShutdownTimeout)
+	defer cancel()
+	c.flush(final, b, commit)
+	return runErr
+}
+
+func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int, out chan<- item[R]) error {
+	for {
+		msg, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
+		}
+		it := item[R]{partition: partition, offset: msg.Offset}
+		if len(msg.Value) > c.settings.MaxMessageBytes {
+			it.dead = c.deadLetter(msg, fmt.Errorf("message of %d bytes exceeds the limit of %d bytes", len(msg.Value), c.settings.MaxMessageBytes))
+		} else if row, err := c.decode(msg); err != nil {
+			it.dead = c.deadLetter(msg, err)
+		} else {
+			it.row = row
+		}
+		select {
+		case out <- it:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (c *Consumer[R]) deadLetter(msg kafka.Message, reason error) *warehouse.DeadLetter {
+	return &warehouse.DeadLetter{
+		Topic: c.topic, Partition: int32(msg.Partition), Offset: msg.Offset,
+		Key: msg.Key, Raw: msg.Value, Error: reason.Error(), ReceivedAt: time.Now(),
+	}
+}
+
+// flush stores the batch and its dead letters, retrying until they are
+// stored or ctx ends, then commits. Nothing is committed for a batch that was
+// not stored; it will be fetched again.
+func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) {
+	if b.empty() {
+		return
+	}
+	defer b.reset()
+	start := time.Now()
+	if err := retry(ctx, c.log, "store "+c.topic+" batch", func(ctx context.Context) error {
+		return c.store(ctx, b.rows)
+	}); err != nil {
+		return
+	}
+	if err := retry(ctx, c.log, "record "+c.topic+" dead letters", func(ctx context.Context) error {
+		return c.dead.Send(ctx, b.dead)
+	}); err != nil {
+		return
+	}
+	c.stats.add(len(b.rows), len(b.dead))
+	if err := commit(b.offsets); err != nil {
+		// The batch is stored; a replay of it is harmless, so carry on.
+		c.log.Warn().Err(err).Int("rows", len(b.rows)).Msg("offset commit failed; the batch will be replayed and deduplicated")
+		return
+	}
+	c.log.Debug().Int("rows", len(b.rows)).Int("dead", len(b.dead)).Dur("took", time.Since(start)).Msg("batch stored and committed")
+}
+
+// batch gathers rows, dead letters and the next offset per partition.
+type batch[R any] struct {
+	rows    []R
+	dead    []warehouse.DeadLetter
+	offsets map[int]int64
+}
+
+func newBatch[R any](capacity int) *batch[R] {
+	return &batch[R]{rows: make([]R, 0, min(capacity, 1<<16)), offsets: map[int]int64{}}
+}
+
+func (b *batch[R]) add(it item[R]) {
+	if it.dead != nil {
+		b.dead = append(b.dead, *it.dead)
+	} else {
+		b.rows = append(b.rows, it.row)
+	}
+	b.offsets[it.partition] = it.offset + 1
+}
+
+func (b *batch[R]) size() int   { return len(b.rows) + len(b.dead) }
+func (b *batch[R]) empty() bool { return len(b.offsets) == 0 }
+
+func (b *batch[R]) reset() {
+	clear(b.rows)
+	b.rows = b.rows[:0]
+	b.dead = nil
+	b.offsets = map[int]int64{}
+}
+
+// Stats counts what a consumer stored; safe for concurrent use.
+type Stats struct {
+	mu       sync.Mutex
+	stored   int64
+	rejected int64
+}
+
+func (s *Stats) add(stored, rejected int) {
+	s.mu.Lock()
+	s.stored += int64(stored)
+	s.rejected += int64(rejected)
+	s.mu.Unlock()
+}
+
+// Counts returns how many messages were stored as facts and how many were
+// dead-lettered so far.
+func (s *Stats) Counts() (stored, rejected int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored, s.rejected
+}
+
+// Retry backoff bounds.
+const (
+	initialBackoff = 100 * time.Millisecond
+	maxBackoff     = 10 * time.Second
+)
+
+// retry runs fn until it succeeds or ctx ends, backing off exponentially up
+// to maxBackoff and logging each failure, so an outage of ClickHouse or Kafka
+// pauses the pipeline instead of losing or skipping data.
+func retry(ctx context.Context, log zerolog.Logger, what string, fn func(context.Context) error) error {
+	backoff := initialBackoff
+	for attempt := 1; ; attempt++ {
+		err := fn(ctx)
+		if err == nil {
+			if attempt > 1 {
+				log.Info().Str("op", what).Int("attempts", attempt).Msg("recovered")
+			}
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errors.Join(ctx.Err(), err)
+		}
+		log.Warn().Err(err).Str("op", what).Int("attempt", attempt).Dur("retry_in", backoff).
+			Msg("write failed; consumption is paused until it succeeds")
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return errors.Join(ctx.Err(), err)
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}

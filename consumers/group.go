@@ -1,0 +1,207 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
+)
+
+// Runner is a consumer of one topic, as the group drives it.
+type Runner interface {
+	Topic() string
+	Run(ctx context.Context, assigned []kafka.PartitionAssignment, commit Committer) error
+}
+
+// GroupConfig says how to join the consumer group.
+type GroupConfig struct {
+	Brokers []string
+	GroupID string
+	// StartOffset is kafka.FirstOffset or kafka.LastOffset: where a partition
+	// with no committed offset starts.
+	StartOffset int64
+	Dialer      *kafka.Dialer
+}
+
+// Group is one member of the consumer group that reads every input topic.
+// Each generation (assignment) runs every topic's consumer on its partitions;
+// when the generation ends (a rebalance) or ctx ends, the consumers store
+// and commit what they fetched before the member moves on.
+type Group struct {
+	cfg     GroupConfig
+	runners []Runner
+	log     zerolog.Logger
+}
+
+// NewGroup returns a group member driving the given consumers.
+func NewGroup(cfg GroupConfig, log zerolog.Logger, runners ...Runner) *Group {
+	return &Group{cfg: cfg, runners: runners, log: log.With().Str("component", "group").Logger()}
+}
+
+// Run takes part in the consumer group until ctx is done and returns nil
+// then. Failures to join are retried with backoff.
+func (g *Group) Run(ctx context.Context) error {
+	topics := make([]string, len(g.runners))
+	for i, r := range g.runners {
+		topics[i] = r.Topic()
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                g.cfg.GroupID,
+		Brokers:           g.cfg.Brokers,
+		Dialer:            g.cfg.Dialer,
+		Topics:            topics,
+		GroupBalancers:    []kafka.GroupBalancer{CoPartitionBalancer{}},
+		StartOffset:       g.cfg.StartOffset,
+		HeartbeatInterval: time.Second,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  10 * time.Second,
+		JoinGroupBackoff:  time.Second,
+		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
+			g.log.Debug().Msgf(format, args...)
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("consumer group %s: %w", g.cfg.GroupID, err)
+	}
+	defer cg.Close()
+	backoff := initialBackoff
+	for {
+		gen, err := cg.Next(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			g.log.Warn().Err(err).Strs("brokers", g.cfg.Brokers).Dur("retry_in", backoff).
+				Msg("cannot join the consumer group; is Kafka reachable? retrying")
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return nil
+			}
+			backoff = min(2*backoff, maxBackoff)
+			continue
+		}
+		backoff = initialBackoff
+		g.runGeneration(ctx, gen)
+	}
+}
+
+func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation) {
+	log := g.log.With().Int32("generation", gen.ID).Logger()
+	assigned := zerolog.Dict()
+	for topic, parts := range gen.Assignments {
+		ids := make([]int, len(parts))
+		for i, p := range parts {
+			ids[i] = p.ID
+		}
+		assigned.Ints(topic, ids)
+	}
+	log.Info().Dict("partitions", assigned).Msg("partitions assigned")
+	done := make(chan struct{})
+	gen.Start(func(genCtx context.Context) {
+		defer close(done)
+		runCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		stop := context.AfterFunc(genCtx, cancel)
+		defer stop()
+		eg, egCtx := errgroup.WithContext(runCtx)
+		for _, r := range g.runners {
+			topic := r.Topic()
+			commit := func(offsets map[int]int64) error {
+				return gen.CommitOffsets(map[string]map[int]int64{topic: offsets})
+			}
+			eg.Go(func() error { return r.Run(egCtx, gen.Assignments[topic], commit) })
+		}
+		if err := eg.Wait(); err != nil {
+			log.Warn().Err(err).Msg("consumer stopped with an error; rejoining the group")
+		}
+	})
+	<-done
+	log.Info().Msg("generation ended")
+}
+
+// CoPartitionBalancer assigns partition p of every topic to the same member,
+// so the member that owns a subscriber's CDRs also owns its billing and CRM
+// events (all topics are keyed by MSISDN with equal partition counts).
+// kafka-go's own balancers assign each topic independently.
+type CoPartitionBalancer struct{}
+
+// ProtocolName implements kafka.GroupBalancer.
+func (CoPartitionBalancer) ProtocolName() string { return "churnwatch-copartition" }
+
+// UserData implements kafka.GroupBalancer.
+func (CoPartitionBalancer) UserData() ([]byte, error) { return nil, nil }
+
+// AssignGroups implements kafka.GroupBalancer: partition numbers are split
+// into contiguous ranges over the members sorted by ID.
+func (CoPartitionBalancer) AssignGroups(members []kafka.GroupMember, partitions []kafka.Partition) kafka.GroupMemberAssignments {
+	out := kafka.GroupMemberAssignments{}
+	if len(members) == 0 {
+		return out
+	}
+	sorted := append([]kafka.GroupMember(nil), members...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].ID < sorted[j].ID })
+	numbers := map[int]bool{}
+	for _, p := range partitions {
+		numbers[p.ID] = true
+	}
+	ids := make([]int, 0, len(numbers))
+	for id := range numbers {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	owner := map[int]int{}
+	for i, id := range ids {
+		owner[id] = i * len(sorted) / len(ids)
+	}
+	for _, m := range sorted {
+		out[m.ID] = map[string][]int{}
+	}
+	for _, p := range partitions {
+		m := sorted[owner[p.ID]]
+		if subscribed(m, p.Topic) {
+			out[m.ID][p.Topic] = append(out[m.ID][p.Topic], p.ID)
+		}
+	}
+	for _, byTopic := range out {
+		for _, ps := range byTopic {
+			sort.Ints(ps)
+		}
+	}
+	return out
+}
+
+func subscribed(m kafka.GroupMember, topic string) bool {
+	for _, t := range m.Topics {
+		if t == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// PartitionReaders returns a ReaderFactory that opens kafka-go readers on
+// single partitions, sized for messages up to maxMessageBytes.
+func PartitionReaders(brokers []string, dialer *kafka.Dialer, maxMessageBytes int) ReaderFactory {
+	return func(topic string, partition int, offset int64) (MessageReader, error) {
+		r := kafka.NewReader(kafka.ReaderConfig{
+			Brokers:       brokers,
+			Dialer:        dialer,
+			Topic:         topic,
+			Partition:     partition,
+			MinBytes:      1,
+			MaxBytes:      max(16<<20, 2*maxMessageBytes),
+			MaxWait:       200 * time.Millisecond,
+			QueueCapacity: 1024,
+		})
+		if err := r.SetOffset(offset); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("set offset %d: %w", offset, err)
+		}
+		return r, nil
+	}
+}

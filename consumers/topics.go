@@ -1,0 +1,141 @@
+package consumers
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/numbering"
+	"churnwatch/pipeline/warehouse"
+	"churnwatch/schemas"
+)
+
+// FactStore is where consumers put facts and keep aggregates current.
+type FactStore interface {
+	InsertCDR(ctx context.Context, rows []warehouse.CDRRow) error
+	InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error
+	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
+	RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error
+	RefreshSubscribers(ctx context.Context, msisdns []string) error
+}
+
+// Deps is what every consumer needs.
+type Deps struct {
+	Store       FactStore
+	DeadLetters DeadLetterSink
+	Readers     ReaderFactory
+	Plan        *numbering.Plan
+	Location    *time.Location
+	DailyRules  warehouse.DailyRules
+	Settings    Settings
+	Log         zerolog.Logger
+}
+
+func newConsumer[R any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error) *Consumer[R] {
+	return &Consumer[R]{
+		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
+		settings: d.Settings, stats: &Stats{},
+		log: d.Log.With().Str("component", "consumer").Str("topic", topic).Logger(),
+	}
+}
+
+// NewCDR returns the consumer of the cdr.voice topic. A CDR without
+// peer_network gets the network of its peer (of forward_to for FWD) from the
+// number plan.
+func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow] {
+	decode := func(msg kafka.Message) (warehouse.CDRRow, error) {
+		c, err := schemas.DecodeCDR(msg.Value)
+		if err != nil {
+			return warehouse.CDRRow{}, err
+		}
+		row := warehouse.CDRRow{CDR: c, Network: c.PeerNetwork, Day: warehouse.LocalDay(c.StartTime, d.Location),
+			Provenance: warehouse.Provenance{Partition: int32(msg.Partition), Offset: msg.Offset}}
+		if row.Network == "" {
+			number := c.Peer
+			if c.Direction == schemas.DirectionFWD {
+				number = c.ForwardTo
+			}
+			row.Network, row.NetworkDerived = d.Plan.Network(number), true
+		}
+		return row, nil
+	}
+	store := func(ctx context.Context, rows []warehouse.CDRRow) error {
+		if err := d.Store.InsertCDR(ctx, rows); err != nil {
+			return err
+		}
+		keys := make(map[warehouse.DayKey]struct{}, len(rows))
+		for i := range rows {
+			keys[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
+		}
+		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
+	}
+	return newConsumer(topic, d, decode, store)
+}
+
+// NewBilling returns the consumer of the billing.events topic.
+func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow] {
+	decode := func(msg kafka.Message) (warehouse.BillingRow, error) {
+		b, err := schemas.DecodeBilling(msg.Value)
+		if err != nil {
+			return warehouse.BillingRow{}, err
+		}
+		return warehouse.BillingRow{BillingEvent: b, Day: warehouse.LocalDay(b.TS, d.Location),
+			Provenance: warehouse.Provenance{Partition: int32(msg.Partition), Offset: msg.Offset}}, nil
+	}
+	store := func(ctx context.Context, rows []warehouse.BillingRow) error {
+		if err := d.Store.InsertBilling(ctx, rows); err != nil {
+			return err
+		}
+		keys := make(map[warehouse.DayKey]struct{})
+		for i := range rows {
+			if rows[i].Type == schemas.BillingPayment {
+				keys[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
+			}
+		}
+		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
+	}
+	return newConsumer(topic, d, decode, store)
+}
+
+// NewCRM returns the consumer of the crm.events topic; it keeps the
+// subscribers table current.
+func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow] {
+	decode := func(msg kafka.Message) (warehouse.CRMRow, error) {
+		e, err := schemas.DecodeCRM(msg.Value)
+		if err != nil {
+			return warehouse.CRMRow{}, err
+		}
+		row := warehouse.CRMRow{CRMEvent: e, Day: warehouse.LocalDay(e.TS, d.Location),
+			Provenance: warehouse.Provenance{Partition: int32(msg.Partition), Offset: msg.Offset}}
+		if e.Profile != nil {
+			p, err := json.Marshal(e.Profile)
+			if err != nil {
+				return warehouse.CRMRow{}, err
+			}
+			row.ProfileJSON = string(p)
+		}
+		return row, nil
+	}
+	store := func(ctx context.Context, rows []warehouse.CRMRow) error {
+		if err := d.Store.InsertCRM(ctx, rows); err != nil {
+			return err
+		}
+		msisdns := make(map[string]struct{})
+		for i := range rows {
+			msisdns[rows[i].MSISDN] = struct{}{}
+		}
+		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns))
+	}
+	return newConsumer(topic, d, decode, store)
+}
+
+func mapKeys[K comparable](m map[K]struct{}) []K {
+	out := make([]K, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# Local ClickHouse (Debian's 18.16.1) for churnwatch development and tests.
+#
+# Usage: deploy/local/clickhouse.sh install|start|stop|status|client [clickhouse-client args...]
+#
+#   install  apt-get install clickhouse-server clickhouse-client, only when they are missing
+#   start    install if needed, start a server with the project's own config (no-op if one answers)
+#   stop     stop the server started by `start` (SIGTERM, then SIGKILL after 20 s)
+#   status   exit 0 and print the version when the server answers, exit 1 otherwise
+#   client   run clickhouse-client against the local server, e.g. client -q 'SELECT 1'
+#
+# Environment:
+#   CHURNWATCH_STATE_DIR              state root (default: <repo>/.state); ClickHouse uses $STATE/clickhouse
+#   CHURNWATCH_CH_TCP_PORT            native protocol port (default 19000)
+#   CHURNWATCH_CH_HTTP_PORT           HTTP port (default 18123)
+#   CHURNWATCH_CH_INTERSERVER_PORT    interserver port (default 19009)
+#
+# The server listens on 127.0.0.1 only and never uses /etc/clickhouse-server or /var/lib/clickhouse.
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
+TEMPLATE_DIR="$SCRIPT_DIR/clickhouse"
+
+STATE="${CHURNWATCH_STATE_DIR:-$REPO_ROOT/.state}"
+case "$STATE" in
+    /*) ;;
+    *) STATE="$PWD/$STATE" ;;
+esac
+STATE="${STATE%/}"
+CH_DIR="$STATE/clickhouse"
+CONF_DIR="$CH_DIR/etc"
+LOG_DIR="$CH_DIR/log"
+PID_FILE="$CH_DIR/clickhouse-server.pid"
+STDOUT_LOG="$LOG_DIR/stdout.log"
+
+HOST=127.0.0.1
+TCP_PORT="${CHURNWATCH_CH_TCP_PORT:-19000}"
+HTTP_PORT="${CHURNWATCH_CH_HTTP_PORT:-18123}"
+INTERSERVER_PORT="${CHURNWATCH_CH_INTERSERVER_PORT:-19009}"
+
+START_TIMEOUT_S=60
+STOP_TIMEOUT_S=20
+
+log() { printf 'clickhouse.sh: %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+usage() {
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+check_port() {
+    local name=$1 value=$2
+    if ! [[ "$value" =~ ^[1-9][0-9]{0,4}$ ]] || ((value > 65535)); then
+        die "$name must be a port number (1-65535), got '$value'"
+    fi
+}
+
+# Path of a binary, also looking in sbin directories that a non-root PATH may lack.
+find_bin() {
+    local name=$1 dir
+    if command -v "$name" >/dev/null 2>&1; then
+        command -v "$name"
+        return 0
+    fi
+    for dir in /usr/sbin /usr/bin /sbin /usr/local/bin; do
+        if [[ -x "$dir/$name" ]]; then
+            printf '%s\n' "$dir/$name"
+            return 0
+        fi
+    done
+    return 1
+}
+
+as_root() {
+    if [[ "$(id -u)" -eq 0 ]]; then
+        "$@"
+    elif command -v sudo >/dev/null 2>&1; then
+        sudo "$@"
+    else
+        die "installing packages needs root: run '$*' as root, or install sudo"
+    fi
+}
+
+installed() {
+    find_bin clickhouse-server >/dev/null && find_bin clickhouse-client >/dev/null
+}
+
+cmd_install() {
+    local quiet=${1:-}
+    if installed; then
+        [[ -n "$quiet" ]] || log "clickhouse-server and clickhouse-client already installed"
+        return 0
+    fi
+    command -v apt-get >/dev/null 2>&1 ||
+        die "clickhouse-server/clickhouse-client are missing and apt-get is not available; install ClickHouse by hand"
+    log "installing clickhouse-server and clickhouse-client with apt-get"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
+        die "apt-get update failed; check the network/apt sources and retry"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clickhouse-server clickhouse-client ||
+        die "apt-get install clickhouse-server clickhouse-client failed; see the apt output above"
+    installed || die "apt-get finished but clickhouse-server/clickhouse-client are still not found"
+}
+
+client_bin() {
+    find_bin clickhouse-client ||
+        die "clickhouse-client is not installed; run: $0 install"
+}
+
+# Prints the server version if a ClickHouse server answers on HOST:TCP_PORT.
+server_version() {
+    local client
+    client="$(find_bin clickhouse-client)" || return 1
+    timeout 5 "$client" --host "$HOST" --port "$TCP_PORT" -q 'SELECT version()' 2>/dev/null
+}
+
+# Prints the pid from the pid file if that process is alive and is our clickhouse-server.
+running_pid() {
+    local pid
+    [[ -f "$PID_FILE" ]] || return 1
+    pid="$(tr -dc '0-9' <"$PID_FILE")"
+    [[ -n "$pid" ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    # Guard against pid reuse: the process must be a clickhouse-server using our config.
+    if [[ -r "/proc/$pid/cmdline" ]]; then
+        tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "clickhouse-server.*$CONF_DIR/config.xml" || return 1
+    fi
+    printf '%s\n' "$pid"
+}
+
+# Escapes a string for use as a sed replacement with '|' as delimiter, and for XML text.
+sed_xml_escape() {
+    printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/[\\|&]/\\&/g'
+}
+
+render_config() {
+    local dir_esc tmp
+    mkdir -p "$CONF_DIR" "$LOG_DIR" "$CH_DIR/data" "$CH_DIR/tmp" "$CH_DIR/user_files" "$CH_DIR/format_schemas"
+    dir_esc="$(sed_xml_escape "$CH_DIR")"
+    tmp="$CONF_DIR/config.xml.tmp"
+    sed -e "s|@CH_DIR@|$dir_esc|g" \
+        -e "s|@CH_TCP_PORT@|$TCP_PORT|g" \
+        -e "s|@CH_HTTP_PORT@|$HTTP_PORT|g" \
+        -e "s|@CH_INTERSERVER_PORT@|$INTERSERVER_PORT|g" \
+        "$TEMPLATE_DIR/config.xml" >"$tmp"
+    mv -f "$tmp" "$CONF_DIR/config.xml"
+    cp -f "$TEMPLATE_DIR/users.xml" "$CONF_DIR/users.xml"
+}
+
+print_failure() {
+    local f
+    log "error: $*"
+    for f in "$LOG_DIR/clickhouse-server.err.log" "$STDOUT_LOG"; do
+        if [[ -s "$f" ]]; then
+            printf '\n--- last lines of %s ---\n' "$f" >&2
+            tail -n 25 "$f" >&2
+        fi
+    done
+    printf '\n' >&2
+    log "hint: check that ports $TCP_PORT/$HTTP_PORT/$INTERSERVER_PORT on $HOST are free (ss -ltnp | grep -E ':($TCP_PORT|$HTTP_PORT|$INTERSERVER_PORT)\\b'),"
+    log "      or pick others with CHURNWATCH_CH_TCP_PORT / CHURNWATCH_CH_HTTP_PORT / CHURNWATCH_CH_INTERSERVER_PORT;"
+    log "      full logs are in $LOG_DIR; '$0 stop' cleans up a half-started server"
+}
+
+# Prints the ready line; says so when the answering server is not the one started from this state dir.
+ready_message() {
+    local version=$1
+    if running_pid >/dev/null; then
+        printf 'ClickHouse %s ready on %s:%s (data in %s)\n' "$version" "$HOST" "$TCP_PORT" "$CH_DIR/data"
+    else
+        printf 'ClickHouse %s ready on %s:%s (a server not started from %s: its data is elsewhere)\n' \
+            "$version" "$HOST" "$TCP_PORT" "$CH_DIR"
+        log "note: to use a separate server for this state dir, pick free ports with CHURNWATCH_CH_TCP_PORT / CHURNWATCH_CH_HTTP_PORT / CHURNWATCH_CH_INTERSERVER_PORT"
+    fi
+}
+
+cmd_start() {
+    local version pid server deadline
+    cmd_install quiet
+    if version="$(server_version)"; then
+        ready_message "$version"
+        return 0
+    fi
+
+    if pid="$(running_pid)"; then
+        log "clickhouse-server (pid $pid) is running but not answering yet; waiting for it"
+    else
+        server="$(find_bin clickhouse-server)" || die "clickhouse-server not found; run: $0 install"
+        render_config
+        rm -f "$PID_FILE"
+        log "starting clickhouse-server (config $CONF_DIR/config.xml, logs in $LOG_DIR)"
+        # cd into the state dir: the server writes some files relative to its working directory.
+        (
+            cd "$CH_DIR"
+            setsid nohup "$server" --config-file="$CONF_DIR/config.xml" </dev/null >>"$STDOUT_LOG" 2>&1 &
+            echo "$!" >"$PID_FILE"
+        )
+        pid="$(tr -dc '0-9' <"$PID_FILE")"
+    fi
+
+    deadline=$((SECONDS + START_TIMEOUT_S))
+    while ((SECONDS < deadline)); do
+        if version="$(server_version)"; then
+            ready_message "$version"
+            return 0
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            rm -f "$PID_FILE"
+            print_failure "clickhouse-server (pid $pid) exited during startup"
+            exit 1
+        fi
+        sleep 0.5
+    done
+    print_failure "clickhouse-server (pid $pid) did not answer on $HOST:$TCP_PORT within ${START_TIMEOUT_S}s"
+    exit 1
+}
+
+cmd_stop() {
+    local pid deadline
+    if ! pid="$(running_pid)"; then
+        rm -f "$PID_FILE"
+        return 0
+    fi
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + STOP_TIMEOUT_S))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do
+        sleep 0.2
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        log "clickhouse-server (pid $pid) still running after ${STOP_TIMEOUT_S}s; sending SIGKILL"
+        kill -KILL "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    rm -f "$PID_FILE"
+    log "stopped clickhouse-server (pid $pid)"
+}
+
+cmd_status() {
+    local version pid
+    if version="$(server_version)"; then
+        ready_message "$version"
+        return 0
+    fi
+    if pid="$(running_pid)"; then
+        echo "ClickHouse not answering on $HOST:$TCP_PORT, but clickhouse-server (pid $pid) is running: starting up or unhealthy (logs in $LOG_DIR)"
+    else
+        echo "ClickHouse not running on $HOST:$TCP_PORT (start it with: $0 start)"
+    fi
+    return 1
+}
+
+cmd_client() {
+    local client
+    client="$(client_bin)"
+    exec "$client" --host "$HOST" --port "$TCP_PORT" "$@"
+}
+
+main() {
+    check_port CHURNWATCH_CH_TCP_PORT "$TCP_PORT"
+    check_port CHURNWATCH_CH_HTTP_PORT "$HTTP_PORT"
+    check_port CHURNWATCH_CH_INTERSERVER_PORT "$INTERSERVER_PORT"
+    local cmd=${1:-}
+    if (($# > 0)); then shift; fi
+    case "$cmd" in
+        install) cmd_install ;;
+        start) cmd_start ;;
+        stop) cmd_stop ;;
+        status) cmd_status ;;
+        client) cmd_client "$@" ;;
+        -h | --help | help)
+            usage
+            ;;
+        *)
+            usage >&2
+            [[ -z "$cmd" ]] && die "missing subcommand"
+            die "unknown subcommand '$cmd'"
+            ;;
+    esac
+}
+
+main "$@"
