@@ -111,8 +111,8 @@ func counts(conn driver.Conn, db string) (tableCounts, error) {
 
 type dailyRow struct {
 	calls, moCalls, mtCalls, fwdCalls, hotline, offnetFwd, payments uint64
-	minutes, onnet, offnet                                        float64
-	paymentFen                                                    int64
+	minutes, onnet, offnet                                          float64
+	paymentFen                                                      int64
 }
 
 func daily(t *testing.T, conn driver.Conn, db, msisdn, day string) dailyRow {

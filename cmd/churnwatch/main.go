@@ -1,0 +1,142 @@
+// Command churnwatch is the churn-warning pipeline: one binary with the
+// subcommands run, broker, simulate, migrate and daily (SPEC section 9).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+	_ "time/tzdata" // time zones work on machines without tzdata
+
+	"github.com/rs/zerolog"
+
+	"churnwatch/pipeline"
+	"churnwatch/pipeline/broker"
+	"churnwatch/pipeline/config"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+const usage = `churnwatch: churn warnings for mobile operators
+
+Usage:
+  churnwatch run       [--config FILE]   run the pipeline (consumers, ClickHouse writer, HTTP endpoints)
+  churnwatch broker    [--config FILE]   run the embedded Kafka-protocol broker with the pipeline's topics
+  churnwatch simulate  [--config FILE] [flags]   produce a simulated subscriber population's events
+  churnwatch migrate   [--config FILE]   create or upgrade the ClickHouse schema
+  churnwatch daily     --date YYYY-MM-DD  evaluate the daily signals for a past day
+
+With no configuration the pipeline uses the embedded broker (127.0.0.1:19092) and the local
+ClickHouse started by deploy/local/clickhouse.sh (127.0.0.1:19000). Environment variables
+CHURNWATCH_* override the file; see README.md. Run "churnwatch <command> -h" for its flags.
+`
+
+// exit codes
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stderr, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	cmd, args := args[0], args[1:]
+	fs := flag.NewFlagSet("churnwatch "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	configPath := fs.String("config", os.Getenv("CHURNWATCH_CONFIG"), "YAML configuration file (env CHURNWATCH_CONFIG)")
+	var sim simFlags
+	var date string
+	switch cmd {
+	case "run", "broker", "migrate":
+	case "simulate":
+		sim.register(fs)
+	case "daily":
+		fs.StringVar(&date, "date", "", "local day to evaluate, YYYY-MM-DD")
+	default:
+		fmt.Fprintf(stderr, "churnwatch: unknown command %q\n\n%s", cmd, usage)
+		return exitUsage
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	cfg, err := config.Load(*configPath, os.Getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "churnwatch: configuration: %v\n", err)
+		return exitUsage
+	}
+	log, err := newLogger(cfg.Log, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "churnwatch: %v\n", err)
+		return exitUsage
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	switch cmd {
+	case "run":
+		err = pipeline.Run(ctx, cfg, log)
+	case "broker":
+		err = broker.Run(ctx, broker.Config{Port: cfg.Broker.Port, DataDir: cfg.Broker.DataDir,
+			Partitions: cfg.Broker.Partitions, Topics: cfg.Topics.All()}, log.With().Str("component", "broker").Logger())
+	case "migrate":
+		err = migrate(ctx, cfg, log, stdout)
+	case "simulate":
+		err = simulateRun(ctx, cfg, sim, log, stdout)
+	case "daily":
+		if _, perr := time.Parse(time.DateOnly, date); perr != nil {
+			fmt.Fprintf(stderr, "churnwatch daily: --date %q: want a day like 2026-11-22\n", date)
+			return exitUsage
+		}
+		fmt.Fprintln(stderr, "churnwatch daily: not yet implemented: the daily signals arrive with the warning-signals work (issue 3); nothing was evaluated")
+		return exitError
+	}
+	if err != nil {
+		log.Error().Err(err).Msg(cmd + " failed")
+		return exitError
+	}
+	return exitOK
+}
+
+func newLogger(cfg config.Log, w io.Writer) (zerolog.Logger, error) {
+	level, err := zerolog.ParseLevel(cfg.Level)
+	if err != nil {
+		return zerolog.Logger{}, fmt.Errorf("log level %q: want debug, info, warn or error", cfg.Level)
+	}
+	if cfg.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
+}
+
+func migrate(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout io.Writer) error {
+	wh, err := pipeline.OpenWarehouse(ctx, cfg.ClickHouse, log)
+	if err != nil || wh == nil {
+		return err
+	}
+	defer wh.Close()
+	applied, err := wh.Migrate(ctx)
+	if err != nil {
+		return err
+	}
+	version, err := wh.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "database %s at schema version %d (%d migrations applied now)\n", cfg.ClickHouse.Database, version, len(applied))
+	return nil
+}
