@@ -25,9 +25,8 @@ clickhouse-stop:
 tools:
 	@deploy/local/tools.sh install
 
-# Every test, against the real ClickHouse server and an in-process Kafka-protocol broker.
-test: deps clickhouse tools
-	$(GO) vet ./...
+# Lint, then every test, against the real ClickHouse server and an in-process Kafka-protocol broker.
+test: deps clickhouse tools lint
 	$(GO) test -count=1 -timeout 20m ./...
 
 lint: deps
