@@ -19,7 +19,7 @@ type FactStore interface {
 	InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error
 	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
 	RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error
-	RefreshSubscribers(ctx context.Context, msisdns []string) error
+	RefreshSubscribers(ctx context.Context, msisdns []string, tiers warehouse.TierRules) error
 }
 
 // Deps is what every consumer needs.
@@ -30,6 +30,7 @@ type Deps struct {
 	Plan        *numbering.Plan
 	Location    *time.Location
 	DailyRules  warehouse.DailyRules
+	TierRules   warehouse.TierRules
 	Settings    Settings
 	Log         zerolog.Logger
 }
@@ -90,12 +91,20 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow] {
 			return err
 		}
 		keys := make(map[warehouse.DayKey]struct{})
+		billed := make(map[string]struct{})
 		for i := range rows {
-			if rows[i].Type == schemas.BillingPayment {
+			switch rows[i].Type {
+			case schemas.BillingPayment:
 				keys[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
+			case schemas.BillingBill:
+				billed[rows[i].MSISDN] = struct{}{}
 			}
 		}
-		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
+		if err := d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules); err != nil {
+			return err
+		}
+		// A bill can change the tier of a subscriber whose profile names none.
+		return d.Store.RefreshSubscribers(ctx, mapKeys(billed), d.TierRules)
 	}
 	return newConsumer(topic, d, decode, store)
 }
@@ -127,7 +136,7 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow] {
 		for i := range rows {
 			msisdns[rows[i].MSISDN] = struct{}{}
 		}
-		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns))
+		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns), d.TierRules)
 	}
 	return newConsumer(topic, d, decode, store)
 }

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"gopkg.in/yaml.v3"
 
+	"churnwatch/pipeline/signals"
 	"churnwatch/schemas"
 )
 
@@ -40,6 +42,10 @@ const (
 	DefaultLogLevel          = "info"
 	DefaultMaxRetryBackoff   = 10 * time.Second
 	DefaultInitialRetryDelay = 100 * time.Millisecond
+	DefaultDiamondFen        = 50000 // 500 yuan a month
+	DefaultGoldFen           = 30000
+	DefaultSilverFen         = 12000 // 120 yuan: the "360 yuan a quarter" of the retention KPI
+	DefaultDailySchedule     = "10 0 * * *"
 )
 
 // The default topic names of SPEC section 2, before any prefix.
@@ -64,6 +70,8 @@ type Config struct {
 	Ingest     Ingest     `yaml:"ingest"`
 	Broker     Broker     `yaml:"broker"`
 	Rules      Rules      `yaml:"rules"`
+	Tiers      Tiers      `yaml:"tiers"`
+	Daily      Daily      `yaml:"daily"`
 	// Timezone decides what a "day" is for daily aggregates and signals.
 	Timezone string `yaml:"timezone"`
 	Log      Log    `yaml:"log"`
@@ -146,6 +154,23 @@ type Rules struct {
 	// NetworkPrefixes maps a network to the leading digits of its mobile
 	// numbers; it replaces the default table when set.
 	NetworkPrefixes map[string][]string `yaml:"network_prefixes"`
+	// The signal thresholds sit beside the number lists in rules:.
+	signals.Thresholds `yaml:",inline"`
+}
+
+// Tiers are the monthly-bill averages (in fen, over the last three bills)
+// that make a subscriber without a profile tier diamond, gold or silver.
+type Tiers struct {
+	DiamondFen int64 `yaml:"diamond_fen"`
+	GoldFen    int64 `yaml:"gold_fen"`
+	SilverFen  int64 `yaml:"silver_fen"`
+}
+
+// Daily configures the scheduled daily evaluation.
+type Daily struct {
+	// Schedule is a cron spec (minute hour dom month dow) in the configured
+	// time zone; the run evaluates the previous local day.
+	Schedule string `yaml:"schedule"`
 }
 
 // Log configures the logger.
@@ -166,7 +191,9 @@ func Default() Config {
 			MaxMessageBytes: DefaultMaxMessageBytes, ShutdownTimeout: DefaultShutdownTimeout},
 		Broker: Broker{Port: portOf(DefaultBroker), DataDir: DefaultBrokerDataDir, Partitions: DefaultBrokerPartitions},
 		Rules: Rules{HomeNetwork: DefaultHomeNetwork, HotlineNumbers: []string{"10086"},
-			CompetitorHotlines: []string{"10010", "10000", "10099"}},
+			CompetitorHotlines: []string{"10010", "10000", "10099"}, Thresholds: signals.DefaultThresholds()},
+		Tiers:    Tiers{DiamondFen: DefaultDiamondFen, GoldFen: DefaultGoldFen, SilverFen: DefaultSilverFen},
+		Daily:    Daily{Schedule: DefaultDailySchedule},
 		Timezone: DefaultTimezone,
 		Log:      Log{Level: DefaultLogLevel, Format: "json"},
 	}
@@ -327,6 +354,15 @@ func (c Config) Validate() error {
 		if !valid[n] {
 			add("rules.network_prefixes: unknown network %q", n)
 		}
+	}
+	if err := c.Rules.Thresholds.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if !(c.Tiers.DiamondFen >= c.Tiers.GoldFen && c.Tiers.GoldFen >= c.Tiers.SilverFen && c.Tiers.SilverFen > 0) {
+		add("tiers: want diamond_fen ≥ gold_fen ≥ silver_fen > 0, got %d, %d, %d", c.Tiers.DiamondFen, c.Tiers.GoldFen, c.Tiers.SilverFen)
+	}
+	if _, err := cron.ParseStandard(c.Daily.Schedule); err != nil {
+		add("daily.schedule %q: %v (want a cron spec like \"10 0 * * *\")", c.Daily.Schedule, err)
 	}
 	return errors.Join(errs...)
 }

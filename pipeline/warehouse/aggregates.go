@@ -119,9 +119,15 @@ FROM {db}.crm_events FINAL
 WHERE msisdn IN (SELECT msisdn FROM touched)
 GROUP BY msisdn`
 
+// TierRules are the bill averages (fen, last three monthly bills) that give
+// a subscriber without a profile tier its tier.
+type TierRules struct {
+	DiamondFen, GoldFen, SilverFen int64
+}
+
 // RefreshSubscribers recomputes the subscribers rows of the given MSISDNs
 // from crm_events FINAL.
-func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string) error {
+func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers TierRules) error {
 	if len(msisdns) == 0 {
 		return nil
 	}
