@@ -49,9 +49,24 @@ type DeadLetterSink interface {
 	Send(ctx context.Context, letters []warehouse.DeadLetter) error
 }
 
-// item is one fetched message after decoding: a row, or a dead letter.
+// Observer sees every decoded row of one partition, in partition order, and
+// returns the real-time warnings the row completes.
+type Observer[R any] func(row *R) []warehouse.WarningRow
+
+// ObserverFactory builds a partition's observer, restoring its state as of
+// offset, the next offset the partition will deliver.
+type ObserverFactory[R any] func(ctx context.Context, partition int, offset int64) (Observer[R], error)
+
+// WarningSink publishes warnings durably (table and topic).
+type WarningSink interface {
+	Publish(ctx context.Context, rows []warehouse.WarningRow) error
+}
+
+// item is one fetched message after decoding: a row with the warnings it
+// completed, or a dead letter.
 type item[R any] struct {
 	row       R
+	warnings  []warehouse.WarningRow
 	dead      *warehouse.DeadLetter
 	partition int
 	offset    int64
@@ -63,6 +78,8 @@ type Consumer[R any] struct {
 	decode   func(msg kafka.Message) (R, error)
 	store    func(ctx context.Context, rows []R) error
 	dead     DeadLetterSink
+	observe  ObserverFactory[R] // nil: no real-time rules on this topic
+	warnings WarningSink
 	readers  ReaderFactory
 	settings Settings
 	stats    *Stats
@@ -89,6 +106,10 @@ func (c *Consumer[R]) Run(ctx context.Context, assigned []kafka.PartitionAssignm
 	fetchErr := make(chan error, len(assigned))
 	var fetchers sync.WaitGroup
 	for _, a := range assigned {
+		observe, err := c.observer(ctx, a)
+		if err != nil {
+			return nil // ctx ended while restoring
+		}
 		r, err := c.readers(c.topic, a.ID, a.Offset)
 		if err != nil {
 			return fmt.Errorf("open %s/%d: %w", c.topic, a.ID, err)
@@ -97,7 +118,7 @@ func (c *Consumer[R]) Run(ctx context.Context, assigned []kafka.PartitionAssignm
 		go func(partition int) {
 			defer fetchers.Done()
 			defer r.Close()
-			if err := c.fetch(fetchCtx, r, partition, items); err != nil {
+			if err := c.fetch(fetchCtx, r, partition, observe, items); err != nil {
 				fetchErr <- err
 			}
 		}(a.ID)
@@ -144,7 +165,26 @@ loop:
 	return runErr
 }
 
-func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int, out chan<- item[R]) error {
+// observer restores the partition's real-time state, retrying while
+// ClickHouse is unavailable: consuming without it would miss warnings.
+func (c *Consumer[R]) observer(ctx context.Context, a kafka.PartitionAssignment) (Observer[R], error) {
+	if c.observe == nil {
+		return func(*R) []warehouse.WarningRow { return nil }, nil
+	}
+	var observe Observer[R]
+	start := time.Now()
+	err := retry(ctx, c.log, fmt.Sprintf("restore state of %s/%d", c.topic, a.ID), func(ctx context.Context) error {
+		var err error
+		observe, err = c.observe(ctx, a.ID, a.Offset)
+		return err
+	})
+	if err == nil {
+		c.log.Debug().Int("partition", a.ID).Int64("offset", a.Offset).Dur("took", time.Since(start)).Msg("real-time state restored")
+	}
+	return observe, err
+}
+
+func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R], out chan<- item[R]) error {
 	for {
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -159,6 +199,7 @@ func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int,
 		} else if row, err := c.decode(msg); err != nil {
 			it.dead = c.deadLetter(msg, err)
 		} else {
+			it.warnings = observe(&row)
 			it.row = row
 		}
 		select {
@@ -190,12 +231,17 @@ func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) 
 	}); err != nil {
 		return
 	}
+	if err := retry(ctx, c.log, "publish "+c.topic+" warnings", func(ctx context.Context) error {
+		return c.warnings.Publish(ctx, b.warnings)
+	}); err != nil {
+		return
+	}
 	if err := retry(ctx, c.log, "record "+c.topic+" dead letters", func(ctx context.Context) error {
 		return c.dead.Send(ctx, b.dead)
 	}); err != nil {
 		return
 	}
-	c.stats.add(len(b.rows), len(b.dead))
+	c.stats.add(len(b.rows), len(b.dead), len(b.warnings))
 	if err := commit(b.offsets); err != nil {
 		// The batch is stored; a replay of it is harmless, so carry on.
 		c.log.Warn().Err(err).Int("rows", len(b.rows)).Msg("offset commit failed; the batch will be replayed and deduplicated")
@@ -206,9 +252,10 @@ func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) 
 
 // batch gathers rows, dead letters and the next offset per partition.
 type batch[R any] struct {
-	rows    []R
-	dead    []warehouse.DeadLetter
-	offsets map[int]int64
+	rows     []R
+	warnings []warehouse.WarningRow
+	dead     []warehouse.DeadLetter
+	offsets  map[int]int64
 }
 
 func newBatch[R any](capacity int) *batch[R] {
@@ -220,6 +267,7 @@ func (b *batch[R]) add(it item[R]) {
 		b.dead = append(b.dead, *it.dead)
 	} else {
 		b.rows = append(b.rows, it.row)
+		b.warnings = append(b.warnings, it.warnings...)
 	}
 	b.offsets[it.partition] = it.offset + 1
 }
@@ -231,6 +279,7 @@ func (b *batch[R]) reset() {
 	clear(b.rows)
 	b.rows = b.rows[:0]
 	b.dead = nil
+	b.warnings = nil
 	b.offsets = map[int]int64{}
 }
 
@@ -239,21 +288,23 @@ type Stats struct {
 	mu       sync.Mutex
 	stored   int64
 	rejected int64
+	warnings int64
 }
 
-func (s *Stats) add(stored, rejected int) {
+func (s *Stats) add(stored, rejected, warnings int) {
 	s.mu.Lock()
 	s.stored += int64(stored)
 	s.rejected += int64(rejected)
+	s.warnings += int64(warnings)
 	s.mu.Unlock()
 }
 
-// Counts returns how many messages were stored as facts and how many were
-// dead-lettered so far.
-func (s *Stats) Counts() (stored, rejected int64) {
+// Counts returns how many messages were stored as facts, how many were
+// dead-lettered and how many warnings were published so far.
+func (s *Stats) Counts() (stored, rejected, warnings int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stored, s.rejected
+	return s.stored, s.rejected, s.warnings
 }
 
 // Retry backoff bounds.

@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"churnwatch/pipeline/numbering"
+	"churnwatch/pipeline/realtime"
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
 )
@@ -26,18 +27,24 @@ type FactStore interface {
 type Deps struct {
 	Store       FactStore
 	DeadLetters DeadLetterSink
-	Readers     ReaderFactory
-	Plan        *numbering.Plan
-	Location    *time.Location
-	DailyRules  warehouse.DailyRules
-	TierRules   warehouse.TierRules
-	Settings    Settings
-	Log         zerolog.Logger
+	Warnings    WarningSink
+	// State is where real-time state is restored from; Rules configure it.
+	State      realtime.Store
+	Rules      realtime.Rules
+	Readers    ReaderFactory
+	Plan       *numbering.Plan
+	Location   *time.Location
+	DailyRules warehouse.DailyRules
+	TierRules  warehouse.TierRules
+	Settings   Settings
+	Log        zerolog.Logger
 }
 
-func newConsumer[R any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error) *Consumer[R] {
+func newConsumer[R any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
+	observe ObserverFactory[R]) *Consumer[R] {
 	return &Consumer[R]{
 		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
+		observe: observe, warnings: d.Warnings,
 		settings: d.Settings, stats: &Stats{},
 		log: d.Log.With().Str("component", "consumer").Str("topic", topic).Logger(),
 	}
@@ -73,7 +80,14 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow] {
 		}
 		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
 	}
-	return newConsumer(topic, d, decode, store)
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CDRRow], error) {
+		st, err := realtime.RestoreCDR(ctx, d.State, d.Rules, topic, partition, offset)
+		if err != nil {
+			return nil, err
+		}
+		return st.Observe, nil
+	}
+	return newConsumer(topic, d, decode, store, observe)
 }
 
 // NewBilling returns the consumer of the billing.events topic.
@@ -106,7 +120,14 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow] {
 		// A bill can change the tier of a subscriber whose profile names none.
 		return d.Store.RefreshSubscribers(ctx, mapKeys(billed), d.TierRules)
 	}
-	return newConsumer(topic, d, decode, store)
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.BillingRow], error) {
+		st, err := realtime.RestoreBilling(ctx, d.State, d.Rules, topic, partition, offset)
+		if err != nil {
+			return nil, err
+		}
+		return st.Observe, nil
+	}
+	return newConsumer(topic, d, decode, store, observe)
 }
 
 // NewCRM returns the consumer of the crm.events topic; it keeps the
@@ -138,7 +159,14 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow] {
 		}
 		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns), d.TierRules)
 	}
-	return newConsumer(topic, d, decode, store)
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CRMRow], error) {
+		st, err := realtime.RestoreCRM(ctx, d.State, d.Rules, topic, partition, offset)
+		if err != nil {
+			return nil, err
+		}
+		return st.Observe, nil
+	}
+	return newConsumer(topic, d, decode, store, observe)
 }
 
 func mapKeys[K comparable](m map[K]struct{}) []K {

@@ -18,8 +18,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"churnwatch/consumers"
+	"churnwatch/pipeline/alerts"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/numbering"
+	"churnwatch/pipeline/realtime"
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
 )
@@ -43,13 +45,18 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return fmt.Errorf("apply ClickHouse schema: %w", err)
 	}
 
-	dlqWriter := NewWriter(cfg.Kafka.Brokers)
-	defer dlqWriter.Close()
+	writer := NewWriter(cfg.Kafka.Brokers)
+	defer writer.Close()
+	t := cfg.Topics
+	plan := NumberPlan(cfg.Rules)
 	deps := consumers.Deps{
 		Store:       wh,
-		DeadLetters: consumers.NewDeadLetterQueue(dlqWriter, wh, config.DLQSuffix),
+		DeadLetters: consumers.NewDeadLetterQueue(writer, wh, config.DLQSuffix),
+		Warnings:    alerts.NewPublisher(wh, writer, t.Name(t.Warnings)),
+		State:       wh,
+		Rules:       RealtimeRules(cfg.Rules, plan),
 		Readers:     consumers.PartitionReaders(cfg.Kafka.Brokers, nil, cfg.Ingest.MaxMessageBytes),
-		Plan:        NumberPlan(cfg.Rules),
+		Plan:        plan,
 		Location:    loc,
 		DailyRules: warehouse.DailyRules{HomeNetwork: cfg.Rules.HomeNetwork, HotlineNumbers: cfg.Rules.HotlineNumbers,
 			CompetitorHotlines: cfg.Rules.CompetitorHotlines},
@@ -58,7 +65,6 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
 		Log: log,
 	}
-	t := cfg.Topics
 	group := consumers.NewGroup(consumers.GroupConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, StartOffset: startOffset(cfg.Kafka.StartOffset),
 	}, log,
@@ -137,6 +143,12 @@ func NumberPlan(r config.Rules) *numbering.Plan {
 		}
 	}
 	return numbering.NewPlan(table, schemas.Network(r.HomeNetwork))
+}
+
+// RealtimeRules configures the real-time signals from the rules.
+func RealtimeRules(r config.Rules, plan *numbering.Plan) realtime.Rules {
+	return realtime.Rules{Thresholds: r.Thresholds, HotlineNumbers: r.HotlineNumbers,
+		CompetitorHotlines: r.CompetitorHotlines, Plan: plan}
 }
 
 func startOffset(s string) int64 {

@@ -1,0 +1,115 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// The queries below rebuild a consumer's real-time state for one partition
+// from what was stored before its committed offset: facts and warnings at
+// or after that offset will be consumed again and must not be counted twice.
+
+// stateTables lists the fact tables and their event-time column; nothing
+// else is ever put into these queries.
+var stateTables = map[string]string{"cdr": "start_time", "billing_events": "ts", "crm_events": "ts"}
+
+// Watermark returns the highest event time among the facts of a partition
+// with offsets below before (zero time when there are none).
+func (w *Warehouse) Watermark(ctx context.Context, table string, partition int, before int64) (time.Time, error) {
+	col, ok := stateTables[table]
+	if !ok {
+		return time.Time{}, fmt.Errorf("watermark: unknown table %q", table)
+	}
+	var t time.Time
+	var n uint64
+	q := fmt.Sprintf("SELECT max(%s), count() FROM %s.%s WHERE kafka_partition = ? AND kafka_offset < ?", col, w.db, table)
+	if err := w.conn.QueryRow(ctx, q, int32(partition), before).Scan(&t, &n); err != nil {
+		return time.Time{}, fmt.Errorf("watermark of %s partition %d: %w", table, partition, err)
+	}
+	if n == 0 {
+		return time.Time{}, nil
+	}
+	return t, nil
+}
+
+// HotlineCall is a stored MO call to a hotline number.
+type HotlineCall struct {
+	MSISDN, EventID, Peer string
+	Time                  time.Time
+}
+
+// HotlineCalls returns the MO calls to the given numbers, since the given
+// time, of a partition below an offset.
+func (w *Warehouse) HotlineCalls(ctx context.Context, partition int, before int64, since time.Time, numbers []string) ([]HotlineCall, error) {
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT msisdn, event_id, peer, start_time FROM {db}.cdr FINAL
+		WHERE kafka_partition = ? AND kafka_offset < ? AND direction = 'MO' AND has(?, peer) AND start_time >= ?
+		ORDER BY kafka_offset`), int32(partition), before, nonNil(numbers), since)
+	if err != nil {
+		return nil, fmt.Errorf("hotline calls of partition %d: %w", partition, err)
+	}
+	defer rows.Close()
+	var out []HotlineCall
+	for rows.Next() {
+		var c HotlineCall
+		if err := rows.Scan(&c.MSISDN, &c.EventID, &c.Peer, &c.Time); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// FiredWarning is a stored real-time warning.
+type FiredWarning struct {
+	MSISDN, Signal, Severity string
+	At                       time.Time
+}
+
+// FiredWarnings returns the real-time warnings a topic's partition fired
+// since the given time, from events below an offset.
+func (w *Warehouse) FiredWarnings(ctx context.Context, topic string, partition int, before int64, since time.Time) ([]FiredWarning, error) {
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT msisdn, signal, toString(severity), detected_at FROM {db}.warnings FINAL
+		WHERE source = 'realtime' AND source_topic = ? AND kafka_partition = ? AND kafka_offset < ? AND detected_at >= ?`),
+		topic, int32(partition), before, since)
+	if err != nil {
+		return nil, fmt.Errorf("fired warnings of %s/%d: %w", topic, partition, err)
+	}
+	defer rows.Close()
+	var out []FiredWarning
+	for rows.Next() {
+		var f FiredWarning
+		if err := rows.Scan(&f.MSISDN, &f.Signal, &f.Severity, &f.At); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, rows.Err()
+}
+
+// LastBill is a subscriber's latest monthly bill.
+type LastBill struct {
+	MSISDN, Month string
+	AmountFen     int64
+}
+
+// LastBills returns each subscriber's latest BILL of a partition below an
+// offset.
+func (w *Warehouse) LastBills(ctx context.Context, partition int, before int64) ([]LastBill, error) {
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT msisdn, max(bill_month), argMax(ifNull(amount_fen, 0), (bill_month, ts))
+		FROM {db}.billing_events FINAL
+		WHERE kafka_partition = ? AND kafka_offset < ? AND type = 'BILL' GROUP BY msisdn`), int32(partition), before)
+	if err != nil {
+		return nil, fmt.Errorf("last bills of partition %d: %w", partition, err)
+	}
+	defer rows.Close()
+	var out []LastBill
+	for rows.Next() {
+		var b LastBill
+		if err := rows.Scan(&b.MSISDN, &b.Month, &b.AmountFen); err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,118 @@
+package warehouse
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+
+	"churnwatch/pipeline/signals"
+	"churnwatch/schemas"
+)
+
+// Warning sources.
+const (
+	SourceRealtime = "realtime"
+	SourceDaily    = "daily"
+)
+
+// WarningRow is a warning ready for the warnings table.
+type WarningRow struct {
+	schemas.Warning
+	Source      string
+	SourceTopic string
+	Provenance  // of the completing event; Partition -1 for daily warnings
+}
+
+var warningColumns = []string{"warning_id", "msisdn", "signal", "severity", "tier", "detected_at", "window_start",
+	"window_end", "evidence", "score", "source", "source_topic", "kafka_partition", "kafka_offset"}
+
+// InsertWarnings writes warnings to the warnings table.
+func (w *Warehouse) InsertWarnings(ctx context.Context, rows []WarningRow) error {
+	evidence := make([]string, len(rows))
+	for i, r := range rows {
+		b, err := json.Marshal(r.Evidence)
+		if err != nil {
+			return fmt.Errorf("warning %s evidence: %w", r.WarningID, err)
+		}
+		evidence[i] = string(b)
+	}
+	return w.insert(ctx, "warnings", warningColumns, len(rows), func(i int) []any {
+		r := &rows[i]
+		return []any{r.WarningID, r.MSISDN, r.Signal, string(r.Severity), string(r.Tier), r.DetectedAt, r.WindowStart,
+			r.WindowEnd, evidence[i], uint8(r.Score), r.Source, r.SourceTopic, r.Partition, r.Offset}
+	})
+}
+
+func msisdnTable(msisdns []string) (*ext.Table, error) {
+	t, err := ext.NewTable("touched", ext.Column("msisdn", column.Type("String")))
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range msisdns {
+		if err := t.Append(m); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// Tiers returns the current tier of each subscriber that has one.
+func (w *Warehouse) Tiers(ctx context.Context, msisdns []string) (map[string]schemas.Tier, error) {
+	out := make(map[string]schemas.Tier, len(msisdns))
+	if len(msisdns) == 0 {
+		return out, nil
+	}
+	t, err := msisdnTable(msisdns)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)),
+		w.sql("SELECT msisdn, tier FROM {db}.subscribers FINAL WHERE msisdn IN (SELECT msisdn FROM touched)"))
+	if err != nil {
+		return nil, fmt.Errorf("read tiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, tier string
+		if err := rows.Scan(&m, &tier); err != nil {
+			return nil, err
+		}
+		out[m] = schemas.Tier(tier)
+	}
+	return out, rows.Err()
+}
+
+// RecentWarnings returns, per subscriber, the warnings detected in
+// [from, to], as the churn score needs them.
+func (w *Warehouse) RecentWarnings(ctx context.Context, msisdns []string, from, to time.Time) (map[string][]signals.Scored, error) {
+	out := map[string][]signals.Scored{}
+	if len(msisdns) == 0 {
+		return out, nil
+	}
+	t, err := msisdnTable(msisdns)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)), w.sql(`
+		SELECT msisdn, warning_id, signal, toString(severity), detected_at FROM {db}.warnings FINAL
+		WHERE msisdn IN (SELECT msisdn FROM touched) AND detected_at BETWEEN ? AND ?`), from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read recent warnings: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, sev string
+		var s signals.Scored
+		if err := rows.Scan(&m, &s.ID, &s.Signal, &sev, &s.DetectedAt); err != nil {
+			return nil, err
+		}
+		s.Severity = schemas.Severity(sev)
+		out[m] = append(out[m], s)
+	}
+	return out, rows.Err()
+}
