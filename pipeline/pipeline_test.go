@@ -268,8 +268,8 @@ func checkContents(t *testing.T, conn driver.Conn, db string) {
 	rows.Close()
 	wantSubs := map[string]sub{
 		"13912340001": {"diamond", "fuzhou-linchuan", "am-017", "pm-003", "active"},
-		"13912340002": {"", "fuzhou-nancheng", "", "pm-009", ""},
-		"13912340003": {"", "", "", "", ""},
+		"13912340002": {"standard", "fuzhou-nancheng", "", "pm-009", ""},
+		"13912340003": {"standard", "", "", "", ""},
 	}
 	for m, w := range wantSubs {
 		if subs[m] != w {

@@ -171,6 +171,11 @@ type Warning struct {
 	WindowEnd   time.Time      `json:"window_end"`
 	Evidence    map[string]any `json:"evidence"`
 	Score       int            `json:"score"`
+	// Where the subscriber belongs when the warning fired, so that task
+	// routing needs no lookup (fields added to SPEC 2.5).
+	Region         string `json:"region,omitempty"`
+	AccountManager string `json:"account_manager,omitempty"`
+	PhoneManager   string `json:"phone_manager,omitempty"`
 }
 
 // TaskStatus is the life-cycle state of a retention task.

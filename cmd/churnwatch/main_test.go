@@ -18,6 +18,7 @@ import (
 
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/testenv"
+	"churnwatch/schemas"
 )
 
 var (
@@ -209,13 +210,18 @@ func TestRunWithExternalClient(t *testing.T) {
 func TestMigrateIsIdempotent(t *testing.T) {
 	ch, conn := testenv.ClickHouse(t)
 	env := []string{"CHURNWATCH_CLICKHOUSE_ADDR=" + ch.Addr, "CHURNWATCH_CLICKHOUSE_DATABASE=" + ch.Database}
+	migrations, err := schemas.Migrations(ch.Database)
+	if err != nil {
+		t.Fatal(err)
+	}
+	latest := migrations[len(migrations)-1].Version
 	out, code := runCmd(t, env, "migrate")
-	if code != 0 || !strings.Contains(out, "schema version 1 (1 migrations applied now)") {
-		t.Fatalf("first migrate: exit %d\n%s", code, out)
+	if want := fmt.Sprintf("schema version %d (%d migrations applied now)", latest, len(migrations)); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("first migrate: exit %d, want %q\n%s", code, want, out)
 	}
 	out, code = runCmd(t, env, "migrate")
-	if code != 0 || !strings.Contains(out, "schema version 1 (0 migrations applied now)") {
-		t.Fatalf("second migrate: exit %d\n%s", code, out)
+	if want := fmt.Sprintf("schema version %d (0 migrations applied now)", latest); code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("second migrate: exit %d, want %q\n%s", code, want, out)
 	}
 	tables := testenv.Count(t, conn, "SELECT count() FROM system.tables WHERE database = ? AND name IN ('cdr','billing_events','crm_events','subscribers','subscriber_daily','dead_letters')", ch.Database)
 	if tables != 6 {

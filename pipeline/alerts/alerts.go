@@ -21,7 +21,7 @@ import (
 // Store is what the publisher needs from ClickHouse.
 type Store interface {
 	InsertWarnings(ctx context.Context, rows []warehouse.WarningRow) error
-	Tiers(ctx context.Context, msisdns []string) (map[string]schemas.Tier, error)
+	Profiles(ctx context.Context, msisdns []string) (map[string]warehouse.Profile, error)
 	RecentWarnings(ctx context.Context, msisdns []string, from, to time.Time) (map[string][]signals.Scored, error)
 }
 
@@ -71,7 +71,8 @@ func (p *Publisher) Publish(ctx context.Context, rows []warehouse.WarningRow) er
 	return nil
 }
 
-// complete fills Tier (standard when the subscriber is unknown) and Score
+// complete fills Tier (standard when the subscriber is unknown), the
+// subscriber's region and managers, and Score
 // (from the subscriber's warnings up to this one's detection, these
 // included).
 func (p *Publisher) complete(ctx context.Context, rows []warehouse.WarningRow) error {
@@ -85,7 +86,7 @@ func (p *Publisher) complete(ctx context.Context, rows []warehouse.WarningRow) e
 		}
 		from, to = minTime(from, r.DetectedAt), maxTime(to, r.DetectedAt)
 	}
-	tiers, err := p.store.Tiers(ctx, msisdns)
+	profiles, err := p.store.Profiles(ctx, msisdns)
 	if err != nil {
 		return err
 	}
@@ -98,7 +99,9 @@ func (p *Publisher) complete(ctx context.Context, rows []warehouse.WarningRow) e
 	}
 	for i := range rows {
 		r := &rows[i]
-		if r.Tier = tiers[r.MSISDN]; r.Tier == "" {
+		prof := profiles[r.MSISDN]
+		r.Region, r.AccountManager, r.PhoneManager = prof.Region, prof.AccountManager, prof.PhoneManager
+		if r.Tier = prof.Tier; r.Tier == "" {
 			r.Tier = schemas.TierStandard
 		}
 		r.Score = signals.Score(r.DetectedAt, past[r.MSISDN])

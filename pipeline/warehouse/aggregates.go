@@ -98,26 +98,79 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// Every profile field is the latest non-NULL value by event time (ties broken
-// by event_id); status also follows DEACTIVATE and REACTIVATE events.
-const refreshSubscribersSQL = `INSERT INTO {db}.subscribers (msisdn, name, birthday, tier, profile_tier, region,
-    account_manager, phone_manager, promo_end, join_date, status, first_seen, updated_at, version)
-SELECT msisdn,
-    ifNull(argMaxIf(profile_name, (ts, event_id), isNotNull(profile_name)), ''),
-    ifNull(argMaxIf(profile_birthday, (ts, event_id), isNotNull(profile_birthday)), ''),
-    ifNull(argMaxIf(profile_tier, (ts, event_id), isNotNull(profile_tier)), ''),
-    ifNull(argMaxIf(profile_tier, (ts, event_id), isNotNull(profile_tier)), ''),
-    ifNull(argMaxIf(profile_region, (ts, event_id), isNotNull(profile_region)), ''),
-    ifNull(argMaxIf(profile_account_manager, (ts, event_id), isNotNull(profile_account_manager)), ''),
-    ifNull(argMaxIf(profile_phone_manager, (ts, event_id), isNotNull(profile_phone_manager)), ''),
-    ifNull(argMaxIf(profile_promo_end, (ts, event_id), isNotNull(profile_promo_end)), ''),
-    ifNull(argMaxIf(profile_join_date, (ts, event_id), isNotNull(profile_join_date)), ''),
-    ifNull(argMaxIf(multiIf(type = 'DEACTIVATE', 'deactivated', type = 'REACTIVATE', 'active', profile_status),
-        (ts, event_id), type IN ('DEACTIVATE', 'REACTIVATE') OR isNotNull(profile_status)), ''),
-    min(ts), max(ts), ?
-FROM {db}.crm_events FINAL
-WHERE msisdn IN (SELECT msisdn FROM touched)
-GROUP BY msisdn`
+// refreshSubscribersSQL recomputes subscribers rows. Three branches meet in
+// one GROUP BY msisdn (18.16 allows one JOIN per SELECT, so none is used):
+//
+//   - the profile from crm_events FINAL: every field its latest non-NULL
+//     value by event time (ties broken by event_id); status also follows
+//     DEACTIVATE and REACTIVATE events;
+//   - the three latest monthly bills from billing_events FINAL: one amount per
+//     bill_month (the latest by ts, then event_id, when a month was billed
+//     twice), one row per month;
+//   - the first and last BILL times, which date a subscriber known only from
+//     its bills (first_seen and updated_at otherwise come from the CRM events).
+//
+// bill_avg_fen is the average of those bills rounded down to the fen; as the
+// thresholds are whole fen, comparing it equals comparing the exact average.
+// tier is the profile's when the latest PROFILE naming a tier set a non-empty
+// one, else it follows from bill_avg_fen; no bill gives standard. The bound
+// arguments are the diamond, gold and silver thresholds, then the version.
+const refreshSubscribersSQL = `INSERT INTO {db}.subscribers (msisdn, name, birthday, tier, profile_tier, bill_avg_fen,
+    region, account_manager, phone_manager, promo_end, join_date, status, first_seen, updated_at, version)
+SELECT msisdn, name, birthday,
+    if(profile_tier != '', profile_tier,
+        multiIf(bills = 0, 'standard', bill_avg_fen >= ?, 'diamond', bill_avg_fen >= ?, 'gold',
+            bill_avg_fen >= ?, 'silver', 'standard')),
+    profile_tier, bill_avg_fen, region, account_manager, phone_manager, promo_end, join_date, status,
+    first_seen, updated_at, ?
+FROM
+(
+    SELECT msisdn,
+        max(p_name) AS name, max(p_birthday) AS birthday, max(p_tier) AS profile_tier, max(p_region) AS region,
+        max(p_account_manager) AS account_manager, max(p_phone_manager) AS phone_manager,
+        max(p_promo_end) AS promo_end, max(p_join_date) AS join_date, max(p_status) AS status,
+        sum(bill_fen) AS bill_sum, sum(bill_n) AS bills,
+        intDiv(bill_sum, toInt64(greatest(bills, 1))) AS bill_avg_fen,
+        if(max(from_crm) = 1, minIf(first_ts, from_crm = 1), min(first_ts)) AS first_seen,
+        if(max(from_crm) = 1, maxIf(last_ts, from_crm = 1), max(last_ts)) AS updated_at
+    FROM
+    (
+        SELECT msisdn,
+            ifNull(argMaxIf(profile_name, (ts, event_id), isNotNull(profile_name)), '') AS p_name,
+            ifNull(argMaxIf(profile_birthday, (ts, event_id), isNotNull(profile_birthday)), '') AS p_birthday,
+            ifNull(argMaxIf(profile_tier, (ts, event_id), isNotNull(profile_tier)), '') AS p_tier,
+            ifNull(argMaxIf(profile_region, (ts, event_id), isNotNull(profile_region)), '') AS p_region,
+            ifNull(argMaxIf(profile_account_manager, (ts, event_id), isNotNull(profile_account_manager)), '') AS p_account_manager,
+            ifNull(argMaxIf(profile_phone_manager, (ts, event_id), isNotNull(profile_phone_manager)), '') AS p_phone_manager,
+            ifNull(argMaxIf(profile_promo_end, (ts, event_id), isNotNull(profile_promo_end)), '') AS p_promo_end,
+            ifNull(argMaxIf(profile_join_date, (ts, event_id), isNotNull(profile_join_date)), '') AS p_join_date,
+            ifNull(argMaxIf(multiIf(type = 'DEACTIVATE', 'deactivated', type = 'REACTIVATE', 'active', profile_status),
+                (ts, event_id), type IN ('DEACTIVATE', 'REACTIVATE') OR isNotNull(profile_status)), '') AS p_status,
+            min(ts) AS first_ts, max(ts) AS last_ts,
+            toInt64(0) AS bill_fen, toUInt64(0) AS bill_n, toUInt8(1) AS from_crm
+        FROM {db}.crm_events FINAL
+        WHERE msisdn IN (SELECT msisdn FROM touched)
+        GROUP BY msisdn
+        UNION ALL
+        SELECT msisdn, '', '', '', '', '', '', '', '', '', month_ts, month_ts, month_fen, toUInt64(1), toUInt8(0)
+        FROM
+        (
+            SELECT msisdn, bill_month,
+                toInt64(argMax(ifNull(amount_fen, 0), (ts, event_id))) AS month_fen, max(ts) AS month_ts
+            FROM {db}.billing_events FINAL
+            WHERE msisdn IN (SELECT msisdn FROM touched) AND type = 'BILL' AND bill_month != '' AND isNotNull(amount_fen)
+            GROUP BY msisdn, bill_month
+            ORDER BY msisdn, bill_month DESC
+            LIMIT 3 BY msisdn
+        )
+        UNION ALL
+        SELECT msisdn, '', '', '', '', '', '', '', '', '', min(ts), max(ts), toInt64(0), toUInt64(0), toUInt8(0)
+        FROM {db}.billing_events FINAL
+        WHERE msisdn IN (SELECT msisdn FROM touched) AND type = 'BILL'
+        GROUP BY msisdn
+    )
+    GROUP BY msisdn
+)`
 
 // TierRules are the bill averages (fen, last three monthly bills) that give
 // a subscriber without a profile tier its tier.
@@ -126,7 +179,11 @@ type TierRules struct {
 }
 
 // RefreshSubscribers recomputes the subscribers rows of the given MSISDNs
-// from crm_events FINAL.
+// from crm_events FINAL and the BILL events of billing_events FINAL: the
+// latest profile, the lifecycle status and the value tier (SPEC 3). The tier
+// is the profile's when it names one; otherwise the average of the last three
+// monthly bills (also stored as bill_avg_fen) against tiers; with neither it
+// is standard. A subscriber known only from its bills gets a row too.
 func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers TierRules) error {
 	if len(msisdns) == 0 {
 		return nil
@@ -140,7 +197,8 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 			return fmt.Errorf("refresh subscribers: %w", err)
 		}
 	}
-	err = w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(refreshSubscribersSQL), w.ver.next())
+	err = w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(refreshSubscribersSQL),
+		tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, w.ver.next())
 	if err != nil {
 		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
 	}

@@ -8,6 +8,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -105,7 +106,7 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 			continue
 		}
 		for _, s := range m.Statements {
-			if err := w.conn.Exec(ctx, s); err != nil {
+			if err := w.migrateStatement(ctx, s); err != nil {
 				return applied, fmt.Errorf("migration %03d_%s: %w", m.Version, m.Name, err)
 			}
 		}
@@ -119,6 +120,66 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 		w.log.Info().Int("version", m.Version).Str("name", m.Name).Msg("schema migration applied")
 	}
 	return applied, nil
+}
+
+// addColumnRe matches the start of a migration statement that adds a column:
+// ALTER TABLE db.table ADD COLUMN column ...
+var addColumnRe = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+([A-Za-z_][A-Za-z0-9_]*)\s`)
+
+// addedColumn returns the database, table and column an ALTER TABLE ... ADD
+// COLUMN statement adds; ok is false for any other statement. It refuses a
+// statement with more actions than one (a comma outside parentheses and
+// quotes): only a single-column ALTER can be made idempotent.
+func addedColumn(stmt string) (db, table, col string, ok bool, err error) {
+	m := addColumnRe.FindStringSubmatchIndex(stmt)
+	if m == nil || strings.EqualFold(stmt[m[6]:m[7]], "IF") {
+		return "", "", "", false, nil
+	}
+	depth, quoted := 0, false
+	for i, r := range stmt[m[1]:] {
+		switch {
+		case r == '\'' && (i == 0 || stmt[m[1]+i-1] != '\\'):
+			quoted = !quoted
+		case quoted:
+		case r == '(':
+			depth++
+		case r == ')':
+			depth--
+		case r == ',' && depth == 0:
+			return "", "", "", false, fmt.Errorf("migration statement alters more than one column, write one ALTER TABLE per column: %.80s", stmt)
+		}
+	}
+	return stmt[m[2]:m[3]], stmt[m[4]:m[5]], stmt[m[6]:m[7]], true, nil
+}
+
+// migrateStatement runs one migration statement. 18.16 has no ADD COLUMN IF
+// NOT EXISTS, so a single-column ALTER TABLE ... ADD COLUMN runs only when
+// system.columns does not list the column yet (and an error is ignored when a
+// concurrent migration added it meanwhile): like every other statement, it
+// can be run again.
+func (w *Warehouse) migrateStatement(ctx context.Context, stmt string) error {
+	db, table, col, ok, err := addedColumn(stmt)
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return w.conn.Exec(ctx, stmt)
+	}
+	exists := func() (bool, error) {
+		var n uint64
+		err := w.conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+			db, table, col).Scan(&n)
+		return n > 0, err
+	}
+	if has, err := exists(); err != nil || has {
+		return err
+	}
+	if err = w.conn.Exec(ctx, stmt); err != nil {
+		if has, _ := exists(); has {
+			return nil
+		}
+	}
+	return err
 }
 
 // SchemaVersion returns the highest applied migration, 0 when none.

@@ -61,9 +61,15 @@ func msisdnTable(msisdns []string) (*ext.Table, error) {
 	return t, nil
 }
 
-// Tiers returns the current tier of each subscriber that has one.
-func (w *Warehouse) Tiers(ctx context.Context, msisdns []string) (map[string]schemas.Tier, error) {
-	out := make(map[string]schemas.Tier, len(msisdns))
+// Profile is what warnings and tasks need to know of a subscriber.
+type Profile struct {
+	Tier                                 schemas.Tier
+	Region, AccountManager, PhoneManager string
+}
+
+// Profiles returns the current tier and assignment of each known subscriber.
+func (w *Warehouse) Profiles(ctx context.Context, msisdns []string) (map[string]Profile, error) {
+	out := make(map[string]Profile, len(msisdns))
 	if len(msisdns) == 0 {
 		return out, nil
 	}
@@ -72,17 +78,20 @@ func (w *Warehouse) Tiers(ctx context.Context, msisdns []string) (map[string]sch
 		return nil, err
 	}
 	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(t)),
-		w.sql("SELECT msisdn, tier FROM {db}.subscribers FINAL WHERE msisdn IN (SELECT msisdn FROM touched)"))
+		w.sql(`SELECT msisdn, tier, region, account_manager, phone_manager FROM {db}.subscribers FINAL
+			WHERE msisdn IN (SELECT msisdn FROM touched)`))
 	if err != nil {
-		return nil, fmt.Errorf("read tiers: %w", err)
+		return nil, fmt.Errorf("read profiles: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var m, tier string
-		if err := rows.Scan(&m, &tier); err != nil {
+		var p Profile
+		if err := rows.Scan(&m, &tier, &p.Region, &p.AccountManager, &p.PhoneManager); err != nil {
 			return nil, err
 		}
-		out[m] = schemas.Tier(tier)
+		p.Tier = schemas.Tier(tier)
+		out[m] = p
 	}
 	return out, rows.Err()
 }

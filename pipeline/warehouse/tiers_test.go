@@ -1,0 +1,466 @@
+package warehouse_test
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"churnwatch/pipeline/testenv"
+	"churnwatch/pipeline/warehouse"
+	"churnwatch/schemas"
+)
+
+// rules are the default thresholds: 500, 300 and 120 yuan a month.
+var rules = warehouse.TierRules{DiamondFen: 50000, GoldFen: 30000, SilverFen: 12000}
+
+// open returns a migrated warehouse on a fresh test database.
+func open(t *testing.T) *warehouse.Warehouse {
+	t.Helper()
+	cfg, _ := testenv.ClickHouse(t)
+	w, err := warehouse.Open(context.Background(), cfg, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// facts collects hand-built CRM and billing rows; ids are unique per facts.
+type facts struct {
+	crm     []warehouse.CRMRow
+	billing []warehouse.BillingRow
+	n       int
+}
+
+func (f *facts) id(prefix string) string {
+	f.n++
+	return fmt.Sprintf("%s-%d", prefix, f.n)
+}
+
+func day(ts time.Time) time.Time { return warehouse.LocalDay(ts, time.UTC) }
+
+// at is a time on the given day of 2026 at noon UTC, e.g. at("11-03").
+func at(monthDay string) time.Time {
+	ts, err := time.Parse("2006-01-02 15:04", "2026-"+monthDay+" 12:00")
+	if err != nil {
+		panic(err)
+	}
+	return ts
+}
+
+// bill adds a BILL of fen for bill_month (YYYY-MM), issued at ts.
+func (f *facts) bill(msisdn, month string, fen int64, ts time.Time) {
+	f.billing = append(f.billing, warehouse.BillingRow{BillingEvent: schemas.BillingEvent{EventID: f.id("b"), MSISDN: msisdn,
+		Type: schemas.BillingBill, TS: ts, AmountFen: &fen, BillMonth: month}, Day: day(ts)})
+}
+
+// payment adds a PAYMENT, which must not count as a bill.
+func (f *facts) payment(msisdn string, fen int64, ts time.Time) {
+	f.billing = append(f.billing, warehouse.BillingRow{BillingEvent: schemas.BillingEvent{EventID: f.id("p"), MSISDN: msisdn,
+		Type: schemas.BillingPayment, TS: ts, AmountFen: &fen}, Day: day(ts)})
+}
+
+// bills adds one bill per month, oldest first, issued on the 1st of the next month.
+func (f *facts) bills(msisdn string, fen map[string]int64) {
+	for month, amount := range fen {
+		ts, err := time.Parse("2006-01", month)
+		if err != nil {
+			panic(err)
+		}
+		f.bill(msisdn, month, amount, ts.AddDate(0, 1, 0).Add(2*time.Hour))
+	}
+}
+
+// profile adds a PROFILE carrying exactly the given fields (tier, region,
+// account_manager, phone_manager, status); a field set to "" is cleared.
+func (f *facts) profile(msisdn string, ts time.Time, fields map[string]string) {
+	p := &schemas.Profile{}
+	for k, v := range fields {
+		v := v
+		switch k {
+		case "tier":
+			tier := schemas.Tier(v)
+			p.Tier = &tier
+		case "region":
+			p.Region = &v
+		case "account_manager":
+			p.AccountManager = &v
+		case "phone_manager":
+			p.PhoneManager = &v
+		case "status":
+			p.Status = &v
+		default:
+			panic("profile field " + k)
+		}
+	}
+	f.crm = append(f.crm, warehouse.CRMRow{CRMEvent: schemas.CRMEvent{EventID: f.id("r"), MSISDN: msisdn,
+		Type: schemas.CRMProfile, TS: ts, Profile: p}, ProfileJSON: "{}", Day: day(ts)})
+}
+
+// event adds a CRM event without a profile (DEACTIVATE, REACTIVATE, ...).
+func (f *facts) event(msisdn string, typ schemas.CRMType, ts time.Time) {
+	f.crm = append(f.crm, warehouse.CRMRow{CRMEvent: schemas.CRMEvent{EventID: f.id("r"), MSISDN: msisdn, Type: typ, TS: ts},
+		Day: day(ts)})
+}
+
+// store inserts the collected rows, forgets them and refreshes the
+// subscribers they name.
+func (f *facts) store(t *testing.T, w *warehouse.Warehouse) {
+	t.Helper()
+	ctx := context.Background()
+	if err := w.InsertCRM(ctx, f.crm); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.InsertBilling(ctx, f.billing); err != nil {
+		t.Fatal(err)
+	}
+	touched := map[string]bool{}
+	for _, r := range f.crm {
+		touched[r.MSISDN] = true
+	}
+	for _, r := range f.billing {
+		touched[r.MSISDN] = true
+	}
+	var msisdns []string
+	for m := range touched {
+		msisdns = append(msisdns, m)
+	}
+	if err := w.RefreshSubscribers(ctx, msisdns, rules); err != nil {
+		t.Fatal(err)
+	}
+	f.crm, f.billing = nil, nil
+}
+
+type subscriber struct {
+	tier, profileTier, region, am, status string
+	billAvg                               int64
+	firstSeen                             time.Time
+	rows                                  uint64
+}
+
+func readSubscriber(t *testing.T, w *warehouse.Warehouse, msisdn string) subscriber {
+	t.Helper()
+	var s subscriber
+	err := w.Conn().QueryRow(context.Background(), fmt.Sprintf(`SELECT any(tier), any(profile_tier), any(region),
+		any(account_manager), any(status), any(bill_avg_fen), any(first_seen), count()
+		FROM %s.subscribers FINAL WHERE msisdn = ?`, w.Database()), msisdn).
+		Scan(&s.tier, &s.profileTier, &s.region, &s.am, &s.status, &s.billAvg, &s.firstSeen, &s.rows)
+	if err != nil {
+		t.Fatalf("subscribers %s: %v", msisdn, err)
+	}
+	return s
+}
+
+func TestRefreshSubscribersTiers(t *testing.T) {
+	w := open(t)
+	type want struct {
+		tier, profileTier string
+		billAvg           int64
+	}
+	tests := []struct {
+		name  string
+		setup func(f *facts, m string)
+		want  want
+	}{
+		{"profile tier wins over bills", func(f *facts, m string) {
+			f.profile(m, at("10-01"), map[string]string{"tier": "silver", "region": "r1"})
+			f.bills(m, map[string]int64{"2026-08": 60000, "2026-09": 60000, "2026-10": 60000})
+		}, want{"silver", "silver", 60000}},
+		{"profile standard wins over diamond bills", func(f *facts, m string) {
+			f.profile(m, at("10-01"), map[string]string{"tier": "standard"})
+			f.bills(m, map[string]int64{"2026-10": 90000})
+		}, want{"standard", "standard", 90000}},
+		{"last three of four monthly bills", func(f *facts, m string) {
+			f.profile(m, at("06-01"), map[string]string{"region": "r1"})
+			// With July the average would be 37500 (gold).
+			f.bills(m, map[string]int64{"2026-07": 0, "2026-08": 40000, "2026-09": 50000, "2026-10": 60000})
+			f.payment(m, 900000, at("10-15"))
+		}, want{"diamond", "", 50000}},
+		{"months ordered by bill_month, not by issue time", func(f *facts, m string) {
+			f.bill(m, "2026-10", 60000, at("11-01"))
+			f.bill(m, "2026-09", 60000, at("11-02")) // a late bill for September
+			f.bill(m, "2026-08", 60000, at("09-01"))
+			f.bill(m, "2026-07", 0, at("11-03")) // issued last, yet the oldest month
+		}, want{"diamond", "", 60000}},
+		{"average over the bills that exist", func(f *facts, m string) {
+			f.bills(m, map[string]int64{"2026-09": 20000, "2026-10": 40000})
+		}, want{"gold", "", 30000}},
+		{"month billed twice: latest bill counts", func(f *facts, m string) {
+			f.bills(m, map[string]int64{"2026-08": 60000, "2026-09": 60000})
+			f.bill(m, "2026-10", 10000, at("11-01"))
+			f.bill(m, "2026-10", 60000, at("11-03")) // corrected bill
+		}, want{"diamond", "", 60000}},
+		{"no profile tier and no bill", func(f *facts, m string) {
+			f.profile(m, at("10-01"), map[string]string{"region": "r2", "account_manager": "am-1"})
+		}, want{"standard", "", 0}},
+		{"partial profile keeps the earlier tier", func(f *facts, m string) {
+			f.profile(m, at("09-01"), map[string]string{"tier": "gold", "region": "r1"})
+			f.profile(m, at("10-01"), map[string]string{"region": "r2"})
+			f.bills(m, map[string]int64{"2026-10": 60000})
+		}, want{"gold", "gold", 60000}},
+		{"cleared tier falls back to bills", func(f *facts, m string) {
+			f.profile(m, at("09-01"), map[string]string{"tier": "gold"})
+			f.profile(m, at("10-01"), map[string]string{"tier": ""})
+			f.bills(m, map[string]int64{"2026-09": 13000, "2026-10": 13000})
+		}, want{"silver", "", 13000}},
+		{"tier set again after a clear", func(f *facts, m string) {
+			f.profile(m, at("08-01"), map[string]string{"tier": "gold"})
+			f.profile(m, at("09-01"), map[string]string{"tier": ""})
+			f.profile(m, at("10-01"), map[string]string{"tier": "diamond"})
+		}, want{"diamond", "diamond", 0}},
+	}
+	// Exactly at each threshold, and one fen under it (as an average and as a
+	// sum one fen short of three times the threshold).
+	for _, th := range []struct {
+		fen         int64
+		tier, below string
+	}{{rules.DiamondFen, "diamond", "gold"}, {rules.GoldFen, "gold", "silver"}, {rules.SilverFen, "silver", "standard"}} {
+		th := th
+		tests = append(tests,
+			struct {
+				name  string
+				setup func(f *facts, m string)
+				want  want
+			}{fmt.Sprintf("average exactly %d", th.fen), func(f *facts, m string) {
+				f.bills(m, map[string]int64{"2026-08": th.fen - 1, "2026-09": th.fen, "2026-10": th.fen + 1})
+			}, want{th.tier, "", th.fen}},
+			struct {
+				name  string
+				setup func(f *facts, m string)
+				want  want
+			}{fmt.Sprintf("average %d", th.fen-1), func(f *facts, m string) {
+				f.bills(m, map[string]int64{"2026-08": th.fen - 1, "2026-09": th.fen - 1, "2026-10": th.fen - 1})
+			}, want{th.below, "", th.fen - 1}},
+			struct {
+				name  string
+				setup func(f *facts, m string)
+				want  want
+			}{fmt.Sprintf("sum one fen short of 3 x %d", th.fen), func(f *facts, m string) {
+				f.bills(m, map[string]int64{"2026-08": th.fen, "2026-09": th.fen, "2026-10": th.fen - 1})
+			}, want{th.below, "", th.fen - 1}},
+		)
+	}
+
+	var f facts
+	msisdn := func(i int) string { return fmt.Sprintf("1391000%04d", i) }
+	for i, tt := range tests {
+		tt.setup(&f, msisdn(i))
+	}
+	f.store(t, w)
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := readSubscriber(t, w, msisdn(i))
+			got := want{s.tier, s.profileTier, s.billAvg}
+			if s.rows != 1 || got != tt.want {
+				t.Errorf("subscriber %s: %d rows, (tier, profile_tier, bill_avg_fen) = %+v, want 1 row, %+v", msisdn(i), s.rows, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestRefreshSubscribersBillsOnly(t *testing.T) {
+	w := open(t)
+	var f facts
+	const m = "13910009001"
+	f.bills(m, map[string]int64{"2026-07": 10, "2026-08": 30000, "2026-09": 30000, "2026-10": 30000})
+	f.store(t, w)
+	got := readSubscriber(t, w, m)
+	first, _ := time.Parse("2006-01-02 15:04", "2026-08-01 02:00") // the July bill
+	want := subscriber{tier: "gold", billAvg: 30000, firstSeen: first, rows: 1}
+	if got.rows != 1 || got.tier != want.tier || got.billAvg != want.billAvg || got.profileTier != "" || got.region != "" ||
+		got.am != "" || got.status != "" || !got.firstSeen.Equal(first) {
+		t.Errorf("subscriber known only from bills = %+v, want %+v", got, want)
+	}
+
+	// A profile arriving later keeps the bill tier (it names none) and
+	// takes over first_seen.
+	f.profile(m, at("11-05"), map[string]string{"region": "r9"})
+	f.store(t, w)
+	got = readSubscriber(t, w, m)
+	if got.rows != 1 || got.tier != "gold" || got.region != "r9" || !got.firstSeen.Equal(at("11-05")) {
+		t.Errorf("after a profile: %+v, want gold, region r9, first_seen %s", got, at("11-05"))
+	}
+
+	// The next month's bill moves the window: August drops out.
+	f.bill(m, "2026-11", 90000, at("12-01"))
+	f.store(t, w)
+	if got = readSubscriber(t, w, m); got.tier != "diamond" || got.billAvg != 50000 {
+		t.Errorf("after the November bill: tier %s, bill_avg_fen %d, want diamond, 50000", got.tier, got.billAvg)
+	}
+}
+
+type snapRow struct {
+	msisdn, tier, region, am, pm, status string
+	billAvg                              int64
+}
+
+func readSnapshot(t *testing.T, w *warehouse.Warehouse, month string) []snapRow {
+	t.Helper()
+	rows, err := w.Conn().Query(context.Background(), fmt.Sprintf(`SELECT msisdn, tier, region, account_manager,
+		phone_manager, status, bill_avg_fen FROM %s.tier_snapshots FINAL WHERE month = toDate(?) ORDER BY msisdn`,
+		w.Database()), month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []snapRow
+	for rows.Next() {
+		var r snapRow
+		if err := rows.Scan(&r.msisdn, &r.tier, &r.region, &r.am, &r.pm, &r.status, &r.billAvg); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+type retention struct {
+	month, region, tier, am, pm string
+	base, retained, lost        uint64
+	rate                        float64
+}
+
+func readRetention(t *testing.T, w *warehouse.Warehouse) []retention {
+	t.Helper()
+	rows, err := w.Conn().Query(context.Background(), fmt.Sprintf(`SELECT toString(month), region, tier, account_manager,
+		phone_manager, base, retained, lost, retention_rate FROM %s.snapshot_retention`, w.Database()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []retention
+	for rows.Next() {
+		var r retention
+		if err := rows.Scan(&r.month, &r.region, &r.tier, &r.am, &r.pm, &r.base, &r.retained, &r.lost, &r.rate); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func TestSnapshotAndRetention(t *testing.T) {
+	w := open(t)
+	ctx := context.Background()
+	var f facts
+	const (
+		a = "13920000001" // diamond by profile, r1
+		b = "13920000002" // gold by bills, r1
+		c = "13920000003" // silver, r2, stays
+		d = "13920000004" // standard, becomes gold by bills
+		e = "13920000005" // diamond, but deactivated before the snapshot
+		g = "13920000006" // silver, r2, deactivated after the snapshot
+	)
+	prof := func(m, tier, region, am string) {
+		fields := map[string]string{"region": region, "account_manager": am, "phone_manager": "pm-" + am[3:], "status": "active"}
+		if tier != "" {
+			fields["tier"] = tier
+		}
+		f.profile(m, at("10-01"), fields)
+	}
+	prof(a, "diamond", "r1", "am-1")
+	prof(b, "", "r1", "am-1")
+	f.bills(b, map[string]int64{"2026-08": 35000, "2026-09": 35000, "2026-10": 35000})
+	prof(c, "silver", "r2", "am-2")
+	prof(d, "", "r2", "am-2")
+	f.bills(d, map[string]int64{"2026-10": 100})
+	prof(e, "diamond", "r1", "am-1")
+	f.event(e, schemas.CRMDeactivate, at("10-20"))
+	prof(g, "silver", "r2", "am-2")
+	f.store(t, w)
+
+	wantNov := []snapRow{
+		{a, "diamond", "r1", "am-1", "pm-1", "active", 0},
+		{b, "gold", "r1", "am-1", "pm-1", "active", 35000},
+		{c, "silver", "r2", "am-2", "pm-2", "active", 0},
+		{g, "silver", "r2", "am-2", "pm-2", "active", 0},
+	}
+	t.Run("first call takes the snapshot", func(t *testing.T) {
+		taken, n, err := w.TakeSnapshot(ctx, time.Date(2026, 11, 15, 9, 0, 0, 0, time.UTC))
+		if err != nil || !taken || n != 4 {
+			t.Fatalf("TakeSnapshot = %v, %d, %v; want true, 4, nil", taken, n, err)
+		}
+		if got := readSnapshot(t, w, "2026-11-01"); fmt.Sprint(got) != fmt.Sprint(wantNov) {
+			t.Errorf("snapshot 2026-11:\n got %v\nwant %v", got, wantNov)
+		}
+	})
+
+	// Subscribers change: a leaves the high-value base, d joins it, g is
+	// deactivated.
+	f.profile(a, at("11-20"), map[string]string{"tier": "standard"})
+	f.bills(d, map[string]int64{"2026-11": 89900})
+	f.event(g, schemas.CRMDeactivate, at("11-21"))
+	f.store(t, w)
+	if s := readSubscriber(t, w, d); s.tier != "gold" {
+		t.Fatalf("d after its bills: tier %s, want gold", s.tier)
+	}
+
+	t.Run("second call for the month changes nothing", func(t *testing.T) {
+		taken, n, err := w.TakeSnapshot(ctx, time.Date(2026, 11, 30, 23, 0, 0, 0, time.UTC))
+		if err != nil || taken || n != 4 {
+			t.Fatalf("TakeSnapshot again = %v, %d, %v; want false, 4, nil", taken, n, err)
+		}
+		if got := readSnapshot(t, w, "2026-11-01"); fmt.Sprint(got) != fmt.Sprint(wantNov) {
+			t.Errorf("frozen snapshot 2026-11 changed:\n got %v\nwant %v", got, wantNov)
+		}
+	})
+
+	t.Run("next month takes the current base", func(t *testing.T) {
+		taken, n, err := w.TakeSnapshot(ctx, time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC))
+		if err != nil || !taken || n != 3 {
+			t.Fatalf("TakeSnapshot December = %v, %d, %v; want true, 3, nil", taken, n, err)
+		}
+		var got []string
+		for _, r := range readSnapshot(t, w, "2026-12-01") {
+			got = append(got, r.msisdn+":"+r.tier)
+		}
+		if want := []string{b + ":gold", c + ":silver", d + ":gold"}; strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("snapshot 2026-12 = %v, want %v", got, want)
+		}
+	})
+
+	t.Run("retention view", func(t *testing.T) {
+		got := readRetention(t, w)
+		want := []retention{
+			{"2026-11-01", "r1", "diamond", "am-1", "pm-1", 1, 1, 0, 1},
+			{"2026-11-01", "r1", "gold", "am-1", "pm-1", 1, 1, 0, 1},
+			{"2026-11-01", "r2", "silver", "am-2", "pm-2", 2, 1, 1, 0.5},
+			{"2026-12-01", "r1", "gold", "am-1", "pm-1", 1, 1, 0, 1},
+			{"2026-12-01", "r2", "gold", "am-2", "pm-2", 1, 1, 0, 1},
+			{"2026-12-01", "r2", "silver", "am-2", "pm-2", 1, 1, 0, 1},
+		}
+		sort.Slice(got, func(i, j int) bool { return fmt.Sprint(got[i]) < fmt.Sprint(got[j]) })
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("snapshot_retention:\n got %v\nwant %v", got, want)
+		}
+	})
+
+	t.Run("reactivation counts as retained again", func(t *testing.T) {
+		f.event(g, schemas.CRMReactivate, at("11-25"))
+		f.store(t, w)
+		n := testenv.Count(t, w.Conn(), fmt.Sprintf(`SELECT retained FROM %s.snapshot_retention
+			WHERE month = '2026-11-01' AND region = 'r2' AND tier = 'silver'`, w.Database()))
+		if n != 2 {
+			t.Errorf("retained after REACTIVATE = %d, want 2", n)
+		}
+	})
+}
+
+func TestSnapshotOfEmptyBase(t *testing.T) {
+	w := open(t)
+	var f facts
+	f.profile("13930000001", at("10-01"), map[string]string{"region": "r1"})
+	f.store(t, w)
+	taken, n, err := w.TakeSnapshot(context.Background(), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil || taken || n != 0 {
+		t.Errorf("TakeSnapshot with only standard subscribers = %v, %d, %v; want false, 0, nil", taken, n, err)
+	}
+}
