@@ -50,36 +50,41 @@ type DeadLetterSink interface {
 }
 
 // Observer sees every decoded row of one partition, in partition order, and
-// returns the real-time warnings the row completes.
-type Observer[R any] func(row *R) []warehouse.WarningRow
+// returns the outputs the row causes (real-time warnings, task versions). An
+// error rejects the message: it goes to the DLQ with the error as reason.
+type Observer[R, O any] func(row *R) ([]O, error)
 
 // ObserverFactory builds a partition's observer, restoring its state as of
 // offset, the next offset the partition will deliver.
-type ObserverFactory[R any] func(ctx context.Context, partition int, offset int64) (Observer[R], error)
+type ObserverFactory[R, O any] func(ctx context.Context, partition int, offset int64) (Observer[R, O], error)
 
-// WarningSink publishes warnings durably (table and topic).
-type WarningSink interface {
-	Publish(ctx context.Context, rows []warehouse.WarningRow) error
+// OutputSink publishes outputs durably (table and topic).
+type OutputSink[O any] interface {
+	Publish(ctx context.Context, outputs []O) error
 }
 
-// item is one fetched message after decoding: a row with the warnings it
-// completed, or a dead letter.
-type item[R any] struct {
+// WarningSink publishes real-time warnings.
+type WarningSink = OutputSink[warehouse.WarningRow]
+
+// item is one fetched message after decoding: a row with the outputs it
+// caused, or a dead letter.
+type item[R, O any] struct {
 	row       R
-	warnings  []warehouse.WarningRow
+	outputs   []O
 	dead      *warehouse.DeadLetter
 	partition int
 	offset    int64
 }
 
-// Consumer consumes one input topic. R is the row type it stores.
-type Consumer[R any] struct {
+// Consumer consumes one input topic. R is the row type it stores, O the type
+// of output its observer derives (warnings, task versions).
+type Consumer[R, O any] struct {
 	topic    string
 	decode   func(msg kafka.Message) (R, error)
 	store    func(ctx context.Context, rows []R) error
 	dead     DeadLetterSink
-	observe  ObserverFactory[R] // nil: no real-time rules on this topic
-	warnings WarningSink
+	observe  ObserverFactory[R, O] // nil: nothing derived on this topic
+	outputs  OutputSink[O]
 	readers  ReaderFactory
 	settings Settings
 	stats    *Stats
@@ -87,22 +92,22 @@ type Consumer[R any] struct {
 }
 
 // Topic returns the full name of the topic this consumer reads.
-func (c *Consumer[R]) Topic() string { return c.topic }
+func (c *Consumer[R, O]) Topic() string { return c.topic }
 
 // Stats returns the consumer's running counts.
-func (c *Consumer[R]) Stats() *Stats { return c.stats }
+func (c *Consumer[R, O]) Stats() *Stats { return c.stats }
 
 // Run consumes the assigned partitions until ctx is done, then stops
 // fetching, stores what it already fetched, commits, and returns nil. It
 // returns an error only when a partition cannot be read at all.
-func (c *Consumer[R]) Run(ctx context.Context, assigned []kafka.PartitionAssignment, commit Committer) error {
+func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssignment, commit Committer) error {
 	if len(assigned) == 0 {
 		<-ctx.Done()
 		return nil
 	}
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	items := make(chan item[R], 4*1024)
+	items := make(chan item[R, O], 4*1024)
 	fetchErr := make(chan error, len(assigned))
 	var fetchers sync.WaitGroup
 	for _, a := range assigned {
@@ -126,7 +131,7 @@ func (c *Consumer[R]) Run(ctx context.Context, assigned []kafka.PartitionAssignm
 	fetchersDone := make(chan struct{})
 	go func() { fetchers.Wait(); close(fetchersDone) }()
 
-	b := newBatch[R](c.settings.BatchSize)
+	b := newBatch[R, O](c.settings.BatchSize)
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
 	var runErr error
@@ -167,11 +172,11 @@ loop:
 
 // observer restores the partition's real-time state, retrying while
 // ClickHouse is unavailable: consuming without it would miss warnings.
-func (c *Consumer[R]) observer(ctx context.Context, a kafka.PartitionAssignment) (Observer[R], error) {
+func (c *Consumer[R, O]) observer(ctx context.Context, a kafka.PartitionAssignment) (Observer[R, O], error) {
 	if c.observe == nil {
-		return func(*R) []warehouse.WarningRow { return nil }, nil
+		return func(*R) ([]O, error) { return nil, nil }, nil
 	}
-	var observe Observer[R]
+	var observe Observer[R, O]
 	start := time.Now()
 	err := retry(ctx, c.log, fmt.Sprintf("restore state of %s/%d", c.topic, a.ID), func(ctx context.Context) error {
 		var err error
@@ -184,7 +189,7 @@ func (c *Consumer[R]) observer(ctx context.Context, a kafka.PartitionAssignment)
 	return observe, err
 }
 
-func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R], out chan<- item[R]) error {
+func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- item[R, O]) error {
 	for {
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -193,14 +198,15 @@ func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int,
 			}
 			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
 		}
-		it := item[R]{partition: partition, offset: msg.Offset}
+		it := item[R, O]{partition: partition, offset: msg.Offset}
 		if len(msg.Value) > c.settings.MaxMessageBytes {
 			it.dead = c.deadLetter(msg, fmt.Errorf("message of %d bytes exceeds the limit of %d bytes", len(msg.Value), c.settings.MaxMessageBytes))
 		} else if row, err := c.decode(msg); err != nil {
 			it.dead = c.deadLetter(msg, err)
+		} else if outputs, err := observe(&row); err != nil {
+			it.dead = c.deadLetter(msg, err)
 		} else {
-			it.warnings = observe(&row)
-			it.row = row
+			it.row, it.outputs = row, outputs
 		}
 		select {
 		case out <- it:
@@ -210,7 +216,7 @@ func (c *Consumer[R]) fetch(ctx context.Context, r MessageReader, partition int,
 	}
 }
 
-func (c *Consumer[R]) deadLetter(msg kafka.Message, reason error) *warehouse.DeadLetter {
+func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.DeadLetter {
 	return &warehouse.DeadLetter{
 		Topic: c.topic, Partition: int32(msg.Partition), Offset: msg.Offset,
 		Key: msg.Key, Raw: msg.Value, Error: reason.Error(), ReceivedAt: time.Now(),
@@ -220,7 +226,7 @@ func (c *Consumer[R]) deadLetter(msg kafka.Message, reason error) *warehouse.Dea
 // flush stores the batch and its dead letters, retrying until they are
 // stored or ctx ends, then commits. Nothing is committed for a batch that was
 // not stored; it will be fetched again.
-func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) {
+func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], commit Committer) {
 	if b.empty() {
 		return
 	}
@@ -231,8 +237,8 @@ func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) 
 	}); err != nil {
 		return
 	}
-	if err := retry(ctx, c.log, "publish "+c.topic+" warnings", func(ctx context.Context) error {
-		return c.warnings.Publish(ctx, b.warnings)
+	if err := retry(ctx, c.log, "publish what "+c.topic+" caused", func(ctx context.Context) error {
+		return c.outputs.Publish(ctx, b.outputs)
 	}); err != nil {
 		return
 	}
@@ -241,7 +247,7 @@ func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) 
 	}); err != nil {
 		return
 	}
-	c.stats.add(len(b.rows), len(b.dead), len(b.warnings))
+	c.stats.add(len(b.rows), len(b.dead), len(b.outputs))
 	if err := commit(b.offsets); err != nil {
 		// The batch is stored; a replay of it is harmless, so carry on.
 		c.log.Warn().Err(err).Int("rows", len(b.rows)).Msg("offset commit failed; the batch will be replayed and deduplicated")
@@ -251,35 +257,35 @@ func (c *Consumer[R]) flush(ctx context.Context, b *batch[R], commit Committer) 
 }
 
 // batch gathers rows, dead letters and the next offset per partition.
-type batch[R any] struct {
-	rows     []R
-	warnings []warehouse.WarningRow
-	dead     []warehouse.DeadLetter
-	offsets  map[int]int64
+type batch[R, O any] struct {
+	rows    []R
+	outputs []O
+	dead    []warehouse.DeadLetter
+	offsets map[int]int64
 }
 
-func newBatch[R any](capacity int) *batch[R] {
-	return &batch[R]{rows: make([]R, 0, min(capacity, 1<<16)), offsets: map[int]int64{}}
+func newBatch[R, O any](capacity int) *batch[R, O] {
+	return &batch[R, O]{rows: make([]R, 0, min(capacity, 1<<16)), offsets: map[int]int64{}}
 }
 
-func (b *batch[R]) add(it item[R]) {
+func (b *batch[R, O]) add(it item[R, O]) {
 	if it.dead != nil {
 		b.dead = append(b.dead, *it.dead)
 	} else {
 		b.rows = append(b.rows, it.row)
-		b.warnings = append(b.warnings, it.warnings...)
+		b.outputs = append(b.outputs, it.outputs...)
 	}
 	b.offsets[it.partition] = it.offset + 1
 }
 
-func (b *batch[R]) size() int   { return len(b.rows) + len(b.dead) }
-func (b *batch[R]) empty() bool { return len(b.offsets) == 0 }
+func (b *batch[R, O]) size() int   { return len(b.rows) + len(b.dead) }
+func (b *batch[R, O]) empty() bool { return len(b.offsets) == 0 }
 
-func (b *batch[R]) reset() {
+func (b *batch[R, O]) reset() {
 	clear(b.rows)
 	b.rows = b.rows[:0]
 	b.dead = nil
-	b.warnings = nil
+	b.outputs = nil
 	b.offsets = map[int]int64{}
 }
 
@@ -288,23 +294,24 @@ type Stats struct {
 	mu       sync.Mutex
 	stored   int64
 	rejected int64
-	warnings int64
+	outputs  int64
 }
 
-func (s *Stats) add(stored, rejected, warnings int) {
+func (s *Stats) add(stored, rejected, outputs int) {
 	s.mu.Lock()
 	s.stored += int64(stored)
 	s.rejected += int64(rejected)
-	s.warnings += int64(warnings)
+	s.outputs += int64(outputs)
 	s.mu.Unlock()
 }
 
-// Counts returns how many messages were stored as facts, how many were
-// dead-lettered and how many warnings were published so far.
-func (s *Stats) Counts() (stored, rejected, warnings int64) {
+// Counts returns how many messages were stored, how many were
+// dead-lettered and how many outputs (warnings, task versions) were
+// published so far.
+func (s *Stats) Counts() (stored, rejected, outputs int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.stored, s.rejected, s.warnings
+	return s.stored, s.rejected, s.outputs
 }
 
 // Retry backoff bounds.

@@ -40,11 +40,11 @@ type Deps struct {
 	Log        zerolog.Logger
 }
 
-func newConsumer[R any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
-	observe ObserverFactory[R]) *Consumer[R] {
-	return &Consumer[R]{
+func newConsumer[R, O any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
+	observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
+	return &Consumer[R, O]{
 		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
-		observe: observe, warnings: d.Warnings,
+		observe: observe, outputs: outputs,
 		settings: d.Settings, stats: &Stats{},
 		log: d.Log.With().Str("component", "consumer").Str("topic", topic).Logger(),
 	}
@@ -53,7 +53,7 @@ func newConsumer[R any](topic string, d Deps, decode func(kafka.Message) (R, err
 // NewCDR returns the consumer of the cdr.voice topic. A CDR without
 // peer_network gets the network of its peer (of forward_to for FWD) from the
 // number plan.
-func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow] {
+func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningRow] {
 	decode := func(msg kafka.Message) (warehouse.CDRRow, error) {
 		c, err := schemas.DecodeCDR(msg.Value)
 		if err != nil {
@@ -80,18 +80,18 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow] {
 		}
 		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CDRRow], error) {
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CDRRow, warehouse.WarningRow], error) {
 		st, err := realtime.RestoreCDR(ctx, d.State, d.Rules, topic, partition, offset)
 		if err != nil {
 			return nil, err
 		}
-		return st.Observe, nil
+		return observeWarnings(st.Observe), nil
 	}
-	return newConsumer(topic, d, decode, store, observe)
+	return newConsumer(topic, d, decode, store, observe, d.Warnings)
 }
 
 // NewBilling returns the consumer of the billing.events topic.
-func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow] {
+func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.WarningRow] {
 	decode := func(msg kafka.Message) (warehouse.BillingRow, error) {
 		b, err := schemas.DecodeBilling(msg.Value)
 		if err != nil {
@@ -120,19 +120,19 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow] {
 		// A bill can change the tier of a subscriber whose profile names none.
 		return d.Store.RefreshSubscribers(ctx, mapKeys(billed), d.TierRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.BillingRow], error) {
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.BillingRow, warehouse.WarningRow], error) {
 		st, err := realtime.RestoreBilling(ctx, d.State, d.Rules, topic, partition, offset)
 		if err != nil {
 			return nil, err
 		}
-		return st.Observe, nil
+		return observeWarnings(st.Observe), nil
 	}
-	return newConsumer(topic, d, decode, store, observe)
+	return newConsumer(topic, d, decode, store, observe, d.Warnings)
 }
 
 // NewCRM returns the consumer of the crm.events topic; it keeps the
 // subscribers table current.
-func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow] {
+func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningRow] {
 	decode := func(msg kafka.Message) (warehouse.CRMRow, error) {
 		e, err := schemas.DecodeCRM(msg.Value)
 		if err != nil {
@@ -159,14 +159,14 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow] {
 		}
 		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns), d.TierRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CRMRow], error) {
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CRMRow, warehouse.WarningRow], error) {
 		st, err := realtime.RestoreCRM(ctx, d.State, d.Rules, topic, partition, offset)
 		if err != nil {
 			return nil, err
 		}
-		return st.Observe, nil
+		return observeWarnings(st.Observe), nil
 	}
-	return newConsumer(topic, d, decode, store, observe)
+	return newConsumer(topic, d, decode, store, observe, d.Warnings)
 }
 
 func mapKeys[K comparable](m map[K]struct{}) []K {
@@ -175,4 +175,10 @@ func mapKeys[K comparable](m map[K]struct{}) []K {
 		out = append(out, k)
 	}
 	return out
+}
+
+// observeWarnings adapts a real-time state, which never rejects an event,
+// to an Observer.
+func observeWarnings[R any](observe func(*R) []warehouse.WarningRow) Observer[R, warehouse.WarningRow] {
+	return func(r *R) ([]warehouse.WarningRow, error) { return observe(r), nil }
 }
