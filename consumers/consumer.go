@@ -55,8 +55,9 @@ type DeadLetterSink interface {
 type Observer[R, O any] func(row *R) ([]O, error)
 
 // ObserverFactory builds a partition's observer, restoring its state as of
-// offset, the next offset the partition will deliver.
-type ObserverFactory[R, O any] func(ctx context.Context, partition int, offset int64) (Observer[R, O], error)
+// offset, the next offset the partition will deliver. The release function,
+// if not nil, is called when the consumer stops reading the partition.
+type ObserverFactory[R, O any] func(ctx context.Context, partition int, offset int64) (Observer[R, O], func(), error)
 
 // OutputSink publishes outputs durably (table and topic).
 type OutputSink[O any] interface {
@@ -111,9 +112,12 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	fetchErr := make(chan error, len(assigned))
 	var fetchers sync.WaitGroup
 	for _, a := range assigned {
-		observe, err := c.observer(ctx, a)
+		observe, release, err := c.observer(ctx, a)
 		if err != nil {
 			return nil // ctx ended while restoring
+		}
+		if release != nil {
+			defer release()
 		}
 		r, err := c.readers(c.topic, a.ID, a.Offset)
 		if err != nil {
@@ -172,21 +176,22 @@ loop:
 
 // observer restores the partition's real-time state, retrying while
 // ClickHouse is unavailable: consuming without it would miss warnings.
-func (c *Consumer[R, O]) observer(ctx context.Context, a kafka.PartitionAssignment) (Observer[R, O], error) {
+func (c *Consumer[R, O]) observer(ctx context.Context, a kafka.PartitionAssignment) (Observer[R, O], func(), error) {
 	if c.observe == nil {
-		return func(*R) ([]O, error) { return nil, nil }, nil
+		return func(*R) ([]O, error) { return nil, nil }, nil, nil
 	}
 	var observe Observer[R, O]
+	var release func()
 	start := time.Now()
 	err := retry(ctx, c.log, fmt.Sprintf("restore state of %s/%d", c.topic, a.ID), func(ctx context.Context) error {
 		var err error
-		observe, err = c.observe(ctx, a.ID, a.Offset)
+		observe, release, err = c.observe(ctx, a.ID, a.Offset)
 		return err
 	})
 	if err == nil {
-		c.log.Debug().Int("partition", a.ID).Int64("offset", a.Offset).Dur("took", time.Since(start)).Msg("real-time state restored")
+		c.log.Debug().Int("partition", a.ID).Int64("offset", a.Offset).Dur("took", time.Since(start)).Msg("state restored")
 	}
-	return observe, err
+	return observe, release, err
 }
 
 func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- item[R, O]) error {

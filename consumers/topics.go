@@ -80,12 +80,12 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 		}
 		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CDRRow, warehouse.WarningRow], error) {
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CDRRow, warehouse.WarningRow], func(), error) {
 		st, err := realtime.RestoreCDR(ctx, d.State, d.Rules, topic, partition, offset)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return observeWarnings(st.Observe), nil
+		return observeWarnings(st.Observe), nil, nil
 	}
 	return newConsumer(topic, d, decode, store, observe, d.Warnings)
 }
@@ -120,12 +120,12 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 		// A bill can change the tier of a subscriber whose profile names none.
 		return d.Store.RefreshSubscribers(ctx, mapKeys(billed), d.TierRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.BillingRow, warehouse.WarningRow], error) {
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.BillingRow, warehouse.WarningRow], func(), error) {
 		st, err := realtime.RestoreBilling(ctx, d.State, d.Rules, topic, partition, offset)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return observeWarnings(st.Observe), nil
+		return observeWarnings(st.Observe), nil, nil
 	}
 	return newConsumer(topic, d, decode, store, observe, d.Warnings)
 }
@@ -159,12 +159,12 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 		}
 		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns), d.TierRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CRMRow, warehouse.WarningRow], error) {
+	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CRMRow, warehouse.WarningRow], func(), error) {
 		st, err := realtime.RestoreCRM(ctx, d.State, d.Rules, topic, partition, offset)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return observeWarnings(st.Observe), nil
+		return observeWarnings(st.Observe), nil, nil
 	}
 	return newConsumer(topic, d, decode, store, observe, d.Warnings)
 }

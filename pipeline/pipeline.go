@@ -22,6 +22,7 @@ import (
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/numbering"
 	"churnwatch/pipeline/realtime"
+	"churnwatch/pipeline/tasks"
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
 )
@@ -65,12 +66,16 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
 		Log: log,
 	}
+	taskOut := tasks.NewPublisher(wh, writer, t.Name(t.Tasks))
+	owner := tasks.NewOwner(cfg.Tasks, wh, taskOut, systemClock{}, log)
 	group := consumers.NewGroup(consumers.GroupConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, StartOffset: startOffset(cfg.Kafka.StartOffset),
 	}, log,
 		consumers.NewCDR(t.Name(t.CDR), deps),
 		consumers.NewBilling(t.Name(t.Billing), deps),
 		consumers.NewCRM(t.Name(t.CRM), deps),
+		consumers.NewWarnings(t.Name(t.Warnings), owner, taskOut, deps),
+		consumers.NewTaskUpdates(t.Name(t.TaskUpdates), owner, taskOut, deps),
 	)
 
 	srv := &http.Server{Addr: cfg.HTTP.Addr, Handler: healthHandler(wh), ReadHeaderTimeout: 5 * time.Second}
@@ -84,6 +89,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 
 	eg, egCtx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return group.Run(egCtx) })
+	eg.Go(func() error { return owner.Run(egCtx) })
 	eg.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -144,6 +150,11 @@ func NumberPlan(r config.Rules) *numbering.Plan {
 	}
 	return numbering.NewPlan(table, schemas.Network(r.HomeNetwork))
 }
+
+// systemClock is the wall clock, for escalation and the daily schedule.
+type systemClock struct{}
+
+func (systemClock) Now() time.Time { return time.Now() }
 
 // RealtimeRules configures the real-time signals from the rules.
 func RealtimeRules(r config.Rules, plan *numbering.Plan) realtime.Rules {

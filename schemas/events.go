@@ -210,4 +210,6 @@ type Task struct {
 	WarningIDs   []string   `json:"warning_ids"`
 	Score        int        `json:"score"`
 	Summary      string     `json:"summary"`
+	// Region of the subscriber (a field added to SPEC 2.6).
+	Region string `json:"region,omitempty"`
 }

@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"churnwatch/pipeline/signals"
+	"churnwatch/pipeline/tasks"
 	"churnwatch/schemas"
 )
 
@@ -63,15 +64,16 @@ const DLQSuffix = ".dlq"
 
 // Config is the whole configuration of one churnwatch process.
 type Config struct {
-	Kafka      Kafka      `yaml:"kafka"`
-	ClickHouse ClickHouse `yaml:"clickhouse"`
-	HTTP       HTTP       `yaml:"http"`
-	Topics     Topics     `yaml:"topics"`
-	Ingest     Ingest     `yaml:"ingest"`
-	Broker     Broker     `yaml:"broker"`
-	Rules      Rules      `yaml:"rules"`
-	Tiers      Tiers      `yaml:"tiers"`
-	Daily      Daily      `yaml:"daily"`
+	Kafka      Kafka        `yaml:"kafka"`
+	ClickHouse ClickHouse   `yaml:"clickhouse"`
+	HTTP       HTTP         `yaml:"http"`
+	Topics     Topics       `yaml:"topics"`
+	Ingest     Ingest       `yaml:"ingest"`
+	Broker     Broker       `yaml:"broker"`
+	Rules      Rules        `yaml:"rules"`
+	Tiers      Tiers        `yaml:"tiers"`
+	Daily      Daily        `yaml:"daily"`
+	Tasks      tasks.Config `yaml:"tasks"`
 	// Timezone decides what a "day" is for daily aggregates and signals.
 	Timezone string `yaml:"timezone"`
 	Log      Log    `yaml:"log"`
@@ -124,10 +126,10 @@ func (t Topics) Inputs() []string {
 // included, with the prefix.
 func (t Topics) All() []string {
 	var out []string
-	for _, in := range []string{t.CDR, t.Billing, t.CRM, t.TaskUpdates} {
+	for _, in := range []string{t.CDR, t.Billing, t.CRM, t.TaskUpdates, t.Warnings} {
 		out = append(out, t.Name(in), t.Name(in)+DLQSuffix)
 	}
-	return append(out, t.Name(t.Warnings), t.Name(t.Tasks))
+	return append(out, t.Name(t.Tasks))
 }
 
 // Ingest tunes batching into ClickHouse.
@@ -194,6 +196,7 @@ func Default() Config {
 			CompetitorHotlines: []string{"10010", "10000", "10099"}, Thresholds: signals.DefaultThresholds()},
 		Tiers:    Tiers{DiamondFen: DefaultDiamondFen, GoldFen: DefaultGoldFen, SilverFen: DefaultSilverFen},
 		Daily:    Daily{Schedule: DefaultDailySchedule},
+		Tasks:    tasks.DefaultConfig(),
 		Timezone: DefaultTimezone,
 		Log:      Log{Level: DefaultLogLevel, Format: "json"},
 	}
@@ -360,6 +363,12 @@ func (c Config) Validate() error {
 	}
 	if !(c.Tiers.DiamondFen >= c.Tiers.GoldFen && c.Tiers.GoldFen >= c.Tiers.SilverFen && c.Tiers.SilverFen > 0) {
 		add("tiers: want diamond_fen ≥ gold_fen ≥ silver_fen > 0, got %d, %d, %d", c.Tiers.DiamondFen, c.Tiers.GoldFen, c.Tiers.SilverFen)
+	}
+	if err := c.Tasks.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := cron.ParseStandard(c.Tasks.EscalationSchedule); err != nil {
+		add("tasks.escalation_schedule %q: %v", c.Tasks.EscalationSchedule, err)
 	}
 	if _, err := cron.ParseStandard(c.Daily.Schedule); err != nil {
 		add("daily.schedule %q: %v (want a cron spec like \"10 0 * * *\")", c.Daily.Schedule, err)

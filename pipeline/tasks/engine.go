@@ -45,6 +45,8 @@ type Config struct {
 	// to; DefaultSupervisor takes the rest.
 	Supervisors       map[string]string `yaml:"supervisors"`
 	DefaultSupervisor string            `yaml:"default_supervisor"`
+	// EscalationSchedule is the cron spec of the overdue check.
+	EscalationSchedule string `yaml:"escalation_schedule"`
 }
 
 // DefaultPool is the pool of regions that have none of their own.
@@ -56,9 +58,10 @@ func DefaultConfig() Config {
 		Due: map[schemas.Tier]time.Duration{
 			schemas.TierDiamond: 4 * time.Hour, schemas.TierGold: 24 * time.Hour, schemas.TierSilver: 48 * time.Hour,
 		},
-		Cooldown:          14 * 24 * time.Hour,
-		Pools:             map[string][]string{DefaultPool: {"pool-001"}},
-		DefaultSupervisor: "supervisor-001",
+		Cooldown:           14 * 24 * time.Hour,
+		Pools:              map[string][]string{DefaultPool: {"pool-001"}},
+		DefaultSupervisor:  "supervisor-001",
+		EscalationSchedule: "@every 1m",
 	}
 }
 
@@ -189,7 +192,7 @@ func (e *Engine) create(w schemas.Warning) Version {
 	t := schemas.Task{
 		TaskID: TaskID(w.MSISDN, w.WarningID), Version: 1, MSISDN: w.MSISDN, Tier: w.Tier, Status: schemas.TaskOpen,
 		Assignee: assignee, AssigneeRole: role, CreatedAt: w.DetectedAt, DueAt: w.DetectedAt.Add(due), UpdatedAt: w.DetectedAt,
-		Signals: []string{w.Signal}, WarningIDs: []string{w.WarningID}, Score: w.Score,
+		Signals: []string{w.Signal}, WarningIDs: []string{w.WarningID}, Score: w.Score, Region: w.Region,
 	}
 	st := &state{task: t, causes: map[string]bool{w.WarningID: true}}
 	st.task.Priority = priority(w.Tier, w.Severity)
