@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -35,6 +36,9 @@ type Group struct {
 	cfg     GroupConfig
 	runners []Runner
 	log     zerolog.Logger
+
+	mu       sync.Mutex
+	assigned map[string][]kafka.PartitionAssignment // of the running generation
 }
 
 // NewGroup returns a group member driving the given consumers.
@@ -48,6 +52,9 @@ func (g *Group) Run(ctx context.Context) error {
 	topics := make([]string, len(g.runners))
 	for i, r := range g.runners {
 		topics[i] = r.Topic()
+	}
+	if err := g.checkCoPartitioned(ctx, topics); err != nil || ctx.Err() != nil {
+		return err
 	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                g.cfg.GroupID,
@@ -90,6 +97,49 @@ func (g *Group) Run(ctx context.Context) error {
 	}
 }
 
+// checkCoPartitioned refuses topics with unequal partition counts: the
+// per-subscriber state relies on partition p of every topic holding the same
+// subscribers. It waits while the brokers cannot be reached.
+func (g *Group) checkCoPartitioned(ctx context.Context, topics []string) error {
+	client := &kafka.Client{Addr: kafka.TCP(g.cfg.Brokers...), Timeout: 10 * time.Second}
+	if g.cfg.Dialer != nil {
+		client.Transport = &kafka.Transport{Dial: g.cfg.Dialer.DialFunc, SASL: g.cfg.Dialer.SASLMechanism, TLS: g.cfg.Dialer.TLS}
+	}
+	backoff := initialBackoff
+	for {
+		meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+		if err == nil {
+			counts := map[string]int{}
+			for _, t := range meta.Topics {
+				if t.Error != nil {
+					err = fmt.Errorf("topic %s: %w (create it with the same partition count as the others)", t.Name, t.Error)
+					break
+				}
+				counts[t.Name] = len(t.Partitions)
+			}
+			if err == nil {
+				for _, t := range topics[1:] {
+					if counts[t] != counts[topics[0]] {
+						return fmt.Errorf("topic %s has %d partitions but %s has %d: every topic the pipeline consumes must have "+
+							"the same number of partitions, because they are co-partitioned by MSISDN", t, counts[t], topics[0], counts[topics[0]])
+					}
+				}
+				return nil
+			}
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		g.log.Warn().Err(err).Strs("brokers", g.cfg.Brokers).Dur("retry_in", backoff).Msg("cannot read topic metadata; is Kafka reachable? retrying")
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
 func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation) {
 	log := g.log.With().Int32("generation", gen.ID).Logger()
 	assigned := zerolog.Dict()
@@ -101,6 +151,8 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation) {
 		assigned.Ints(topic, ids)
 	}
 	log.Info().Dict("partitions", assigned).Msg("partitions assigned")
+	g.setAssigned(gen.Assignments)
+	defer g.setAssigned(nil)
 	done := make(chan struct{})
 	gen.Start(func(genCtx context.Context) {
 		defer close(done)
@@ -123,6 +175,30 @@ func (g *Group) runGeneration(ctx context.Context, gen *kafka.Generation) {
 	<-done
 	log.Info().Msg("generation ended")
 }
+
+func (g *Group) setAssigned(a map[string][]kafka.PartitionAssignment) {
+	g.mu.Lock()
+	g.assigned = a
+	g.mu.Unlock()
+}
+
+// Owns reports whether this member currently holds the partition of the
+// topic. Holding partition 0 of the first topic makes an instance the one
+// that runs the group's scheduled jobs: Kafka's group protocol already
+// guarantees one holder at a time and hands it over when that one dies.
+func (g *Group) Owns(topic string, partition int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, p := range g.assigned[topic] {
+		if p.ID == partition {
+			return true
+		}
+	}
+	return false
+}
+
+// Leader reports whether this member holds partition 0 of the first topic.
+func (g *Group) Leader() bool { return len(g.runners) > 0 && g.Owns(g.runners[0].Topic(), 0) }
 
 // CoPartitionBalancer assigns partition p of every topic to the same member,
 // so the member that owns a subscriber's CDRs also owns its billing and CRM

@@ -1,10 +1,16 @@
 package consumers
 
 import (
+	"context"
 	"fmt"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/testenv"
 )
 
 // TestCoPartitionBalancer checks that each member gets the same partition
@@ -48,5 +54,45 @@ func TestCoPartitionBalancer(t *testing.T) {
 				t.Errorf("%d of %d partitions assigned", len(owners), len(parts))
 			}
 		})
+	}
+}
+
+type idleRunner struct{ topic string }
+
+func (r idleRunner) Topic() string { return r.topic }
+func (r idleRunner) Run(ctx context.Context, _ []kafka.PartitionAssignment, _ Committer) error {
+	<-ctx.Done()
+	return nil
+}
+
+// TestUnequalPartitionsRefused starts a group over topics with different
+// partition counts on a real broker: it must refuse with a clear error.
+func TestUnequalPartitionsRefused(t *testing.T) {
+	b := testenv.Broker(t, 2, "a", "b")
+	if err := b.CreateTopics(3, "c"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	g := NewGroup(GroupConfig{Brokers: b.Addrs(), GroupID: "g", StartOffset: kafka.FirstOffset}, zerolog.Nop(),
+		idleRunner{"a"}, idleRunner{"b"}, idleRunner{"c"})
+	err := g.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "topic c has 3 partitions but a has 2") {
+		t.Fatalf("Run = %v, want a refusal naming the topics", err)
+	}
+	// Equal counts start (and stop cleanly on cancellation), holding every partition.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	g = NewGroup(GroupConfig{Brokers: b.Addrs(), GroupID: "g2", StartOffset: kafka.FirstOffset}, zerolog.Nop(), idleRunner{"a"}, idleRunner{"b"})
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx2) }()
+	testenv.Eventually(t, 20*time.Second, func() error {
+		if !g.Leader() || !g.Owns("b", 1) {
+			return fmt.Errorf("the only member does not hold every partition yet")
+		}
+		return nil
+	})
+	cancel2()
+	if err := <-done; err != nil {
+		t.Errorf("Run after cancel = %v", err)
 	}
 }
