@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/churnwatch
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build deps clickhouse clickhouse-stop tools test test-short lint demo clean
+.PHONY: all build deps clickhouse clickhouse-stop cluster cluster-stop tools test test-short lint demo clean eval
 
 all: build
 
@@ -21,12 +21,20 @@ clickhouse:
 clickhouse-stop:
 	@deploy/local/clickhouse.sh stop
 
+# The local two-server ClickHouse cluster with ZooKeeper, for the cluster DDL (docs/cluster.md).
+cluster:
+	@deploy/local/cluster.sh start
+
+cluster-stop:
+	@deploy/local/cluster.sh stop
+
 # Command-line tools the tests use (kcat).
 tools:
 	@deploy/local/tools.sh install
 
-# Lint, then every test, against the real ClickHouse server and an in-process Kafka-protocol broker.
-test: deps clickhouse tools lint
+# Lint, then every test, against the real ClickHouse server (and the local cluster) and an
+# in-process Kafka-protocol broker.
+test: deps clickhouse cluster tools lint
 	$(GO) test -count=1 -timeout 20m ./...
 
 lint: deps
@@ -38,6 +46,12 @@ lint: deps
 # traffic and shows the data arriving. Ctrl-C stops everything.
 demo: build clickhouse
 	@deploy/local/demo.sh $(BIN)
+
+# Replays a simulated population with known churners (2,000 subscribers, 35 days after 28 of
+# warm-up) through the pipeline on its own broker and a scratch database, and prints how well
+# each signal catches the churners (docs/eval.md). Flags: make eval EVAL_FLAGS="--seed 2 --json".
+eval: build clickhouse
+	$(BIN) eval $(EVAL_FLAGS)
 
 clean:
 	rm -rf bin

@@ -89,6 +89,7 @@ type Consumer[R, O any] struct {
 	readers  ReaderFactory
 	settings Settings
 	stats    *Stats
+	metrics  ConsumerMetrics // nil: not instrumented (see Instrument)
 	log      zerolog.Logger
 }
 
@@ -102,7 +103,21 @@ func (c *Consumer[R, O]) Stats() *Stats { return c.stats }
 // fetching, stores what it already fetched, commits, and returns nil. It
 // returns an error only when a partition cannot be read at all.
 func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssignment, commit Committer) error {
+	// The consumer reports itself assigned once it consumes: after its
+	// partitions' state is restored and their readers are open.
+	ids := make([]int, len(assigned))
+	for i, a := range assigned {
+		ids[i] = a.ID
+	}
+	reported := false
+	report := func() { reported = true; c.hooks().Assigned(ids) }
+	defer func() {
+		if reported {
+			c.hooks().Unassigned()
+		}
+	}()
 	if len(assigned) == 0 {
+		report()
 		<-ctx.Done()
 		return nil
 	}
@@ -134,6 +149,7 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	}
 	fetchersDone := make(chan struct{})
 	go func() { fetchers.Wait(); close(fetchersDone) }()
+	report()
 
 	b := newBatch[R, O](c.settings.BatchSize)
 	ticker := time.NewTicker(c.settings.FlushInterval)
@@ -195,6 +211,7 @@ func (c *Consumer[R, O]) observer(ctx context.Context, a kafka.PartitionAssignme
 }
 
 func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- item[R, O]) error {
+	m := c.hooks()
 	for {
 		msg, err := r.FetchMessage(ctx)
 		if err != nil {
@@ -203,6 +220,7 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 			}
 			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
 		}
+		m.Consumed()
 		it := item[R, O]{partition: partition, offset: msg.Offset}
 		if len(msg.Value) > c.settings.MaxMessageBytes {
 			it.dead = c.deadLetter(msg, fmt.Errorf("message of %d bytes exceeds the limit of %d bytes", len(msg.Value), c.settings.MaxMessageBytes))
@@ -253,6 +271,7 @@ func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], commit Commi
 		return
 	}
 	c.stats.add(len(b.rows), len(b.dead), len(b.outputs))
+	c.hooks().BatchDone(len(b.rows), len(b.dead), len(b.outputs), time.Since(start))
 	if err := commit(b.offsets); err != nil {
 		// The batch is stored; a replay of it is harmless, so carry on.
 		c.log.Warn().Err(err).Int("rows", len(b.rows)).Msg("offset commit failed; the batch will be replayed and deduplicated")

@@ -1,6 +1,7 @@
 // Package pipeline wires the stages together: it connects to ClickHouse
 // (waiting for it), applies the schema, joins the consumer group with one
-// consumer per input topic, and serves the health endpoints, all under one
+// consumer per input topic, and serves the HTTP endpoints (metrics, health
+// and the dashboard of package ops), all under one
 // errgroup with an ordered, bounded shutdown. The stages themselves live in
 // the sub-packages and in package consumers.
 package pipeline
@@ -13,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 	"golang.org/x/sync/errgroup"
@@ -20,7 +22,9 @@ import (
 	"churnwatch/consumers"
 	"churnwatch/pipeline/alerts"
 	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/daily"
 	"churnwatch/pipeline/numbering"
+	"churnwatch/pipeline/ops"
 	"churnwatch/pipeline/realtime"
 	"churnwatch/pipeline/tasks"
 	"churnwatch/pipeline/warehouse"
@@ -32,6 +36,9 @@ import (
 func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	loc, err := cfg.Location()
 	if err != nil {
+		return err
+	}
+	if err := ops.CheckExposure(cfg.HTTP.Addr, cfg.HTTP.Token); err != nil {
 		return err
 	}
 	wh, err := OpenWarehouse(ctx, cfg.ClickHouse, log)
@@ -46,14 +53,20 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return fmt.Errorf("apply ClickHouse schema: %w", err)
 	}
 
+	// Metrics go to a registry of this run, served on /metrics; every
+	// ClickHouse write goes through the instrumented warehouse (store).
+	registry := prometheus.NewRegistry()
+	metrics := ops.NewMetrics(registry, ops.ReadBuild())
+	store := metrics.Warehouse(wh)
+
 	writer := NewWriter(cfg.Kafka.Brokers)
 	defer writer.Close()
 	t := cfg.Topics
 	plan := NumberPlan(cfg.Rules)
 	deps := consumers.Deps{
-		Store:       wh,
-		DeadLetters: consumers.NewDeadLetterQueue(writer, wh, config.DLQSuffix),
-		Warnings:    alerts.NewPublisher(wh, writer, t.Name(t.Warnings)),
+		Store:       store,
+		DeadLetters: consumers.NewDeadLetterQueue(writer, store, config.DLQSuffix),
+		Warnings:    alerts.NewPublisher(store, writer, t.Name(t.Warnings)),
 		State:       wh,
 		Rules:       RealtimeRules(cfg.Rules, plan),
 		Readers:     consumers.PartitionReaders(cfg.Kafka.Brokers, nil, cfg.Ingest.MaxMessageBytes),
@@ -66,19 +79,33 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
 		Log: log,
 	}
-	taskOut := tasks.NewPublisher(wh, writer, t.Name(t.Tasks))
-	owner := tasks.NewOwner(cfg.Tasks, wh, taskOut, systemClock{}, log)
+	taskOut := tasks.NewPublisher(store, writer, t.Name(t.Tasks))
+	owner := tasks.NewOwner(cfg.Tasks, store, taskOut, systemClock{}, log)
 	group := consumers.NewGroup(consumers.GroupConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, StartOffset: startOffset(cfg.Kafka.StartOffset),
 	}, log,
-		consumers.NewCDR(t.Name(t.CDR), deps),
-		consumers.NewBilling(t.Name(t.Billing), deps),
-		consumers.NewCRM(t.Name(t.CRM), deps),
-		consumers.NewWarnings(t.Name(t.Warnings), owner, taskOut, deps),
-		consumers.NewTaskUpdates(t.Name(t.TaskUpdates), owner, taskOut, deps),
+		consumers.NewCDR(t.Name(t.CDR), deps).Instrument(metrics),
+		consumers.NewBilling(t.Name(t.Billing), deps).Instrument(metrics),
+		consumers.NewCRM(t.Name(t.CRM), deps).Instrument(metrics),
+		consumers.NewWarnings(t.Name(t.Warnings), owner, taskOut, deps).Instrument(metrics),
+		consumers.NewTaskUpdates(t.Name(t.TaskUpdates), owner, taskOut, deps).Instrument(metrics),
 	)
-
-	srv := &http.Server{Addr: cfg.HTTP.Addr, Handler: healthHandler(wh), ReadHeaderTimeout: 5 * time.Second}
+	lag := ops.NewLagMonitor(cfg.Kafka.Brokers, cfg.Kafka.GroupID, 0, metrics, log)
+	// The dashboard's live stream follows churn.warnings itself, not this
+	// process's publisher: it shows the warnings of every instance of the
+	// group and of `churnwatch daily` runs elsewhere, like `warnings tail`.
+	hub := ops.NewHub(ops.NewTailer(ops.TailConfig{Brokers: cfg.Kafka.Brokers, Topic: t.Name(t.Warnings)}), log)
+	handler := ops.NewHandler(ops.HandlerConfig{
+		Token:    cfg.HTTP.Token,
+		Gatherer: registry,
+		Metrics:  metrics,
+		Health: ops.NewHealth(wh, cfg.Kafka.Brokers,
+			append(t.Inputs(), t.Name(t.Warnings), t.Name(t.TaskUpdates)), metrics, 0),
+		Hub:      hub,
+		Reader:   ops.NewReader(wh.Conn(), wh.Database(), loc),
+		Location: loc,
+		Log:      log,
+	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s for the HTTP endpoints: %w (set CHURNWATCH_HTTP_ADDR to a free address)", cfg.HTTP.Addr, err)
@@ -87,9 +114,18 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Str("clickhouse", cfg.ClickHouse.Addr).Str("database", cfg.ClickHouse.Database).
 		Str("http", ln.Addr().String()).Msg("pipeline started")
 
+	sched, err := newDailyScheduler(cfg, wh, alerts.NewPublisher(wh, writer, t.Name(t.Warnings)), group, log)
+	if err != nil {
+		return err
+	}
+
 	eg, egCtx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return sched.Run(egCtx) })
+	srv := ops.NewHTTPServer(egCtx, handler)
 	eg.Go(func() error { return group.Run(egCtx) })
 	eg.Go(func() error { return owner.Run(egCtx) })
+	eg.Go(func() error { return lag.Run(egCtx) })
+	eg.Go(func() error { return hub.Run(egCtx) })
 	eg.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -151,6 +187,26 @@ func NumberPlan(r config.Rules) *numbering.Plan {
 	return numbering.NewPlan(table, schemas.Network(r.HomeNetwork))
 }
 
+// newDailyScheduler evaluates the daily signals on the configured schedule.
+// Only the group's leader (the holder of partition 0) runs it, so several
+// instances evaluate each day once, and another takes over when the leader
+// dies; after each day it takes the month's tier snapshot if not taken yet.
+func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Publisher, group *consumers.Group,
+	log zerolog.Logger) (*daily.Scheduler, error) {
+	scfg, err := daily.SchedulerConfigFrom(cfg)
+	if err != nil {
+		return nil, err
+	}
+	scfg.Leader = group.Leader
+	scfg.AfterDay = func(ctx context.Context, day time.Time) error {
+		// The run just after midnight on the 1st opens the new month: its
+		// snapshot (拍照) of the high-value base is taken then, once.
+		_, _, err := wh.TakeSnapshot(ctx, warehouse.MonthOf(day.AddDate(0, 0, 1)))
+		return err
+	}
+	return daily.NewScheduler(scfg, wh, pub, daily.SystemClock{}, log)
+}
+
 // systemClock is the wall clock, for escalation and the daily schedule.
 type systemClock struct{}
 
@@ -167,23 +223,4 @@ func startOffset(s string) int64 {
 		return kafka.LastOffset
 	}
 	return kafka.FirstOffset
-}
-
-func healthHandler(wh *warehouse.Warehouse) http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		w.Header().Set("Content-Type", "application/json")
-		if err := wh.Ping(ctx); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintf(w, "{\"ready\":false,\"clickhouse\":%q}\n", err.Error())
-			return
-		}
-		fmt.Fprintln(w, `{"ready":true}`)
-	})
-	return mux
 }

@@ -29,8 +29,23 @@ Usage:
   churnwatch run       [--config FILE]   run the pipeline (consumers, ClickHouse writer, HTTP endpoints)
   churnwatch broker    [--config FILE]   run the embedded Kafka-protocol broker with the pipeline's topics
   churnwatch simulate  [--config FILE] [flags]   produce a simulated subscriber population's events
-  churnwatch migrate   [--config FILE]   create or upgrade the ClickHouse schema
-  churnwatch daily     --date YYYY-MM-DD  evaluate the daily signals for a past day
+  churnwatch migrate   [--config FILE] [--cluster NAME]
+                                         create or upgrade the ClickHouse schema (with --cluster: ON
+                                         CLUSTER, replicated and Distributed tables; docs/cluster.md)
+  churnwatch daily     --date YYYY-MM-DD  evaluate the daily signals for a past day now (idempotent) and
+                                         print the warnings per signal
+  churnwatch rules     [--json]          print the warning rules in effect: every signal, its severity
+                                         and thresholds
+  churnwatch warnings tail [--signal S] [--severity V] [--tier T] [--region R] [--manager M] [--json]
+                                         follow churn.warnings, one line (or JSON message) per warning
+  churnwatch tasks list [--assignee M] [--status S] [--overdue] [--json]
+                                         list retention tasks at their latest version
+  churnwatch report    --manager M [--date YYYY-MM-DD] [--format csv|html] [--out FILE]
+                                         a manager's anomaly report (客户异常情况表) of a day
+  churnwatch eval      [--subscribers N] [--days D] [--warmup D] [--seed S] [--churn-share F]
+                       [--end YYYY-MM-DD] [--keep] [--json]
+                                         replay a simulated population with known churners through the
+                                         pipeline (own broker, scratch database) and score every signal
 
 With no configuration the pipeline uses the embedded broker (127.0.0.1:19092) and the local
 ClickHouse started by deploy/local/clickhouse.sh (127.0.0.1:19000). Environment variables
@@ -58,12 +73,40 @@ func run(args []string, stdout, stderr io.Writer) int {
 	configPath := fs.String("config", os.Getenv("CHURNWATCH_CONFIG"), "YAML configuration file (env CHURNWATCH_CONFIG)")
 	var sim simFlags
 	var date string
+	var cluster string
+	var rulesJSON bool
+	var tail tailFlags
+	var taskList taskListFlags
+	var rep reportFlags
+	var ev evalFlags
 	switch cmd {
-	case "run", "broker", "migrate":
+	case "run", "broker":
+	case "migrate":
+		fs.StringVar(&cluster, "cluster", "", "create the schema ON CLUSTER NAME: replicated local tables and Distributed tables (overrides clickhouse.cluster, env CHURNWATCH_CLICKHOUSE_CLUSTER)")
 	case "simulate":
 		sim.register(fs)
 	case "daily":
-		fs.StringVar(&date, "date", "", "local day to evaluate, YYYY-MM-DD")
+		fs.StringVar(&date, "date", "", "local day to evaluate, YYYY-MM-DD (in the configured time zone; over already)")
+	case "rules":
+		fs.BoolVar(&rulesJSON, "json", false, "print JSON instead of text")
+	case "warnings", "tasks":
+		sub := map[string]string{"warnings": "tail", "tasks": "list"}[cmd]
+		var ok bool
+		if args, ok = subcommand(cmd, sub, args, stderr); !ok {
+			return exitUsage
+		}
+		fs = flag.NewFlagSet("churnwatch "+cmd+" "+sub, flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		configPath = fs.String("config", os.Getenv("CHURNWATCH_CONFIG"), "YAML configuration file (env CHURNWATCH_CONFIG)")
+		if cmd == "warnings" {
+			tail.register(fs)
+		} else {
+			taskList.register(fs)
+		}
+	case "report":
+		rep.register(fs)
+	case "eval":
+		ev.register(fs)
 	default:
 		fmt.Fprintf(stderr, "churnwatch: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
@@ -94,16 +137,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = broker.Run(ctx, broker.Config{Port: cfg.Broker.Port, DataDir: cfg.Broker.DataDir,
 			Partitions: cfg.Broker.Partitions, Topics: cfg.Topics.All()}, log.With().Str("component", "broker").Logger())
 	case "migrate":
+		if cluster != "" {
+			cfg.ClickHouse.Cluster = cluster
+			if verr := cfg.Validate(); verr != nil {
+				fmt.Fprintf(stderr, "churnwatch migrate: --cluster: %v\n", verr)
+				return exitUsage
+			}
+		}
 		err = migrate(ctx, cfg, log, stdout)
 	case "simulate":
 		err = simulateRun(ctx, cfg, sim, log, stdout)
 	case "daily":
-		if _, perr := time.Parse(time.DateOnly, date); perr != nil {
-			fmt.Fprintf(stderr, "churnwatch daily: --date %q: want a day like 2026-11-22\n", date)
+		day, problem := dailyDate(date, cfg, time.Now())
+		if problem != "" {
+			fmt.Fprintf(stderr, "churnwatch daily: %s\n", problem)
 			return exitUsage
 		}
-		fmt.Fprintln(stderr, "churnwatch daily: not yet implemented: the daily signals arrive with the warning-signals work (issue 3); nothing was evaluated")
-		return exitError
+		err = dailyRun(ctx, cfg, day, log, stdout)
+	case "rules":
+		err = printRules(cfg, rulesJSON, stdout)
+	case "warnings":
+		return warningsTail(ctx, cfg, tail, stdout, stderr)
+	case "tasks":
+		return tasksList(ctx, cfg, taskList, log, stdout, stderr)
+	case "report":
+		return report(ctx, cfg, rep, log, stdout, stderr)
+	case "eval":
+		err = evalRun(ctx, cfg, ev, log, stdout)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg(cmd + " failed")
@@ -137,6 +197,10 @@ func migrate(ctx context.Context, cfg config.Config, log zerolog.Logger, stdout 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "database %s at schema version %d (%d migrations applied now)\n", cfg.ClickHouse.Database, version, len(applied))
+	onCluster := ""
+	if cfg.ClickHouse.Cluster != "" {
+		onCluster = " on cluster " + cfg.ClickHouse.Cluster
+	}
+	fmt.Fprintf(stdout, "database %s at schema version %d (%d migrations applied now)%s\n", cfg.ClickHouse.Database, version, len(applied), onCluster)
 	return nil
 }

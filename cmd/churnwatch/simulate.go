@@ -26,6 +26,7 @@ type simFlags struct {
 	invalidShare float64
 	rate         float64
 	tiers        string
+	churnShare   float64
 }
 
 func (s *simFlags) register(fs *flag.FlagSet) {
@@ -38,11 +39,18 @@ func (s *simFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&s.invalidShare, "invalid-share", 0, "share of extra deliberately invalid messages (for the DLQ)")
 	fs.Float64Var(&s.rate, "rate", 0, "target messages per second; 0 produces as fast as possible")
 	fs.StringVar(&s.tiers, "tiers", "", "tier shares like diamond=0.02,gold=0.08,silver=0.2,standard=0.7")
+	fs.Float64Var(&s.churnShare, "churn-share", simulate.DefaultChurnShare, "share of subscribers who churn within the window, with a persona each (0 for none)")
 }
 
 func (s simFlags) config(loc *time.Location) (simulate.Config, error) {
 	c := simulate.Config{Subscribers: s.subscribers, Seed: s.seed, Days: s.days, Location: loc,
-		Managers: s.managers, InvalidShare: s.invalidShare, Rate: s.rate}
+		Managers: s.managers, InvalidShare: s.invalidShare, Rate: s.rate, ChurnShare: s.churnShare}
+	switch {
+	case s.churnShare < 0:
+		return c, fmt.Errorf("--churn-share %v: want a share between 0 and 1 (0 for no churners)", s.churnShare)
+	case s.churnShare == 0:
+		c.ChurnShare = simulate.NoChurn
+	}
 	if s.end != "" {
 		end, err := time.ParseInLocation(time.DateOnly, s.end, loc)
 		if err != nil {

@@ -45,7 +45,13 @@ echo "demo: embedded broker on 127.0.0.1:19092 (data in $CHURNWATCH_BROKER_DATA_
 
 "$bin" run >"$logs/run.log" 2>&1 &
 pids=("${pids[0]}" $!)
-echo "demo: pipeline running (log: $logs/run.log, health: http://127.0.0.1:8080/readyz)"
+http_addr=${CHURNWATCH_HTTP_ADDR:-127.0.0.1:8080}
+dashboard="http://$http_addr/"
+if [[ -n ${CHURNWATCH_HTTP_TOKEN:-} ]]; then dashboard+="?token=$CHURNWATCH_HTTP_TOKEN"; fi
+echo "demo: pipeline running (log: $logs/run.log, health: http://$http_addr/readyz, metrics: http://$http_addr/metrics)"
+echo
+echo "    dashboard (live warnings, tasks, pipeline health):  $dashboard"
+echo
 
 echo "demo: simulating $subscribers subscribers, 35 days of calls, billing and CRM events (0.2% deliberately invalid) ..."
 "$bin" simulate --subscribers "$subscribers" --days 35 --invalid-share 0.002 --seed 7
@@ -75,6 +81,8 @@ ch --format PrettyCompactMonoBlock -q "
     GROUP BY topic, error ORDER BY n DESC LIMIT 8"
 echo
 echo "Try it yourself:"
+echo "  open $dashboard   (warnings appear there as the pipeline fires them)"
+echo "  $bin warnings tail --severity high,critical     $bin tasks list --overdue"
 echo "  deploy/local/clickhouse.sh client -q 'SELECT tier, count() FROM churnwatch.subscribers FINAL GROUP BY tier'"
 echo "  kcat -b 127.0.0.1:19092 -C -t cdr.voice.dlq -J -e | head"
 echo

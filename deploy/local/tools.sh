@@ -4,12 +4,16 @@
 # Usage: deploy/local/tools.sh install
 #
 #   install  apt-get install each tool whose command is missing (a quick no-op when all are there):
-#              kcat   Kafka CLI (librdkafka), to check interoperability with the test broker
+#              kcat      Kafka CLI (librdkafka), to check interoperability with the test broker
+#              chromium  headless browser the dashboard test drives (/usr/bin/chromium)
+#              fonts-wqy-zenhei  a Chinese font, so that the dashboard's screenshots show the signal names
 set -euo pipefail
 
-# "command:debian-package" pairs; add a line per tool (e.g. Chromium later).
+# "command:debian-package" pairs (or "/absolute/file:debian-package"); add a line per tool.
 TOOLS=(
     "kcat:kcat"
+    "chromium:chromium"
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc:fonts-wqy-zenhei"
 )
 
 log() { printf 'tools.sh: %s\n' "$*" >&2; }
@@ -19,7 +23,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 as_root() {
@@ -34,6 +38,7 @@ as_root() {
 
 have() {
     local name=$1 dir
+    [[ $name == /* ]] && { [[ -e $name ]]; return; }
     command -v "$name" >/dev/null 2>&1 && return 0
     for dir in /usr/sbin /usr/bin /sbin /usr/local/bin; do
         [[ -x "$dir/$name" ]] && return 0

@@ -96,11 +96,19 @@ type ClickHouse struct {
 	// only ever read from there or from CHURNWATCH_CLICKHOUSE_PASSWORD.
 	PasswordFile string `yaml:"password_file"`
 	Password     string `yaml:"-"`
+	// Cluster, when set, names a cluster of the servers' remote_servers:
+	// migrate then creates replicated local tables and Distributed tables ON
+	// CLUSTER (docs/cluster.md). Empty means a single server.
+	Cluster string `yaml:"cluster"`
 }
 
-// HTTP configures the health and metrics endpoint.
+// HTTP configures the HTTP endpoints (metrics, health, dashboard).
 type HTTP struct {
 	Addr string `yaml:"addr"`
+	// Token, when set, is required on every request (Authorization: Bearer
+	// or ?token=); `churnwatch run` refuses a non-loopback Addr without it.
+	// Also CHURNWATCH_HTTP_TOKEN. Never logged.
+	Token string `yaml:"token"`
 }
 
 // Topics holds the topic names; Prefix is prepended to every one of them.
@@ -242,7 +250,9 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"CHURNWATCH_CLICKHOUSE_DATABASE": &cfg.ClickHouse.Database,
 		"CHURNWATCH_CLICKHOUSE_USER":     &cfg.ClickHouse.User,
 		"CHURNWATCH_CLICKHOUSE_PASSWORD": &cfg.ClickHouse.Password,
+		"CHURNWATCH_CLICKHOUSE_CLUSTER":  &cfg.ClickHouse.Cluster,
 		"CHURNWATCH_HTTP_ADDR":           &cfg.HTTP.Addr,
+		"CHURNWATCH_HTTP_TOKEN":          &cfg.HTTP.Token,
 		"CHURNWATCH_TOPIC_PREFIX":        &cfg.Topics.Prefix,
 		"CHURNWATCH_KAFKA_GROUP_ID":      &cfg.Kafka.GroupID,
 		"CHURNWATCH_KAFKA_START_OFFSET":  &cfg.Kafka.StartOffset,
@@ -321,6 +331,9 @@ func (c Config) Validate() error {
 	}
 	if !schemas.ValidDatabaseName(c.ClickHouse.Database) {
 		add("clickhouse.database %q: use letters, digits and underscores, starting with a letter", c.ClickHouse.Database)
+	}
+	if c.ClickHouse.Cluster != "" && !schemas.ValidClusterName(c.ClickHouse.Cluster) {
+		add("clickhouse.cluster %q: use letters, digits, '_', '.' and '-' (a cluster of the servers' remote_servers)", c.ClickHouse.Cluster)
 	}
 	for name, t := range map[string]string{"cdr": c.Topics.CDR, "billing": c.Topics.Billing, "crm": c.Topics.CRM,
 		"task_updates": c.Topics.TaskUpdates, "warnings": c.Topics.Warnings, "tasks": c.Topics.Tasks} {

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -20,7 +21,14 @@ const (
 	DefaultDays     = 35
 	DefaultLocation = "Asia/Shanghai"
 	DefaultManagers = 3
+	// DefaultChurnShare is the share of subscribers who churn within the
+	// window.
+	DefaultChurnShare = 0.03
 )
+
+// NoChurn as Config.ChurnShare makes a population without churners (0
+// means the default share).
+const NoChurn = -1.0
 
 // Limits that Validate enforces.
 const (
@@ -97,6 +105,18 @@ type Config struct {
 	// msisdn, an unknown enum value, a message that is not JSON, or a
 	// missing required field.
 	InvalidShare float64
+	// ChurnShare is the share of subscribers who leave within the window
+	// (default 0.03; NoChurn, or any negative value, for none). Each churner
+	// has a persona (see Personas), a churn day in the later part of the
+	// window on which it is deactivated, and the persona's behaviours from a
+	// week to a month before; GroundTruth lists them.
+	ChurnShare float64
+	// Warmup is how many days at the start of the window are plain
+	// history (default 0): no churner's behaviour starts, and none leaves,
+	// before the window's day Warmup; churn days fall in the later three
+	// fifths of the days after. An evaluation gives the signals' baselines
+	// this history and scores the days after it.
+	Warmup int
 	// Rate is the target number of messages per second when producing;
 	// 0 means as fast as the brokers accept them.
 	Rate float64
@@ -135,6 +155,9 @@ func (c Config) WithDefaults(now time.Time) Config {
 	}
 	if c.Managers == 0 {
 		c.Managers = DefaultManagers
+	}
+	if c.ChurnShare == 0 {
+		c.ChurnShare = DefaultChurnShare
 	}
 	return c
 }
@@ -196,6 +219,12 @@ func (c Config) Validate() error {
 	}
 	if !(c.InvalidShare >= 0 && c.InvalidShare <= 1) {
 		bad("invalid share: must be between 0 and 1 (0.01 adds one invalid message per hundred), got %v", c.InvalidShare)
+	}
+	if days := cmp.Or(c.Days, DefaultDays); c.Warmup < 0 || c.Warmup >= days {
+		bad("warmup: must be at least 0 and fewer than the %d days of the window, got %d", days, c.Warmup)
+	}
+	if math.IsNaN(c.ChurnShare) || c.ChurnShare > 1 {
+		bad("churn share: must be between 0 and 1 (0.03 makes three in a hundred subscribers churn; negative for none), got %v", c.ChurnShare)
 	}
 	if !(c.Rate >= 0) || math.IsInf(c.Rate, 0) {
 		bad("rate: must be 0 (as fast as possible) or a positive number of messages per second, got %v", c.Rate)

@@ -11,12 +11,18 @@
 // lets it run day by day with memory proportional to one day of events, and
 // makes two runs over overlapping windows agree on most overlapping days.
 //
-// The population has ordinary subscribers and a small share (about 3%) of
-// churners: from a day in the last two weeks of the window they call less,
-// call other networks more, ring the hotline or a competitor's, forward calls
-// to a new number on another network, stop topping up, ask for a porting code
-// or go quiet. They exist so that the warning signals of SPEC section 4 have
-// something to find; ordinary subscribers trip the same signals only rarely.
+// The population has ordinary subscribers and a share of churners
+// (Config.ChurnShare, 3% by default) who leave within the window: each has a
+// persona (a hotline complainer, a forwarder to a competitor's network, a
+// fading user, one who stops paying, one who ports out or cancels at the
+// counter), a churn day in the later part of the window on which it is
+// deactivated, and from one to four weeks before it the behaviours behind
+// the warning signals of SPEC section 4: calling less or not at all, calling
+// other networks more, ringing the hotline or a competitor's, forwarding
+// calls to a new number on another network, no more top-ups, asking for a
+// porting code. Ordinary subscribers trip the same signals only now and
+// then. GroundTruth labels every subscriber without generating events, so
+// that an evaluation can score the signals against it.
 //
 // The package does not read from Kafka, compute signals, know about
 // ClickHouse or create topics: it only writes the three input topics, through

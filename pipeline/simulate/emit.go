@@ -248,7 +248,9 @@ func (g *generator) sideMessage(e *sideEvent) (Message, error) {
 		default:
 			ev.Type = crmTypes[e.crm]
 		}
-		return g.message(g.topics.CRM, key, &ev, t)
+		m, err := g.message(g.topics.CRM, key, &ev, t)
+		m.Initial = e.kind == sideProfile
+		return m, err
 	}
 	ev := schemas.BillingEvent{EventID: g.eventID('b', i, slot), MSISDN: field, TS: t}
 	switch e.kind {

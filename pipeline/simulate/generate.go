@@ -26,6 +26,10 @@ type Message struct {
 	Time time.Time
 	// Invalid marks the deliberately broken messages of Config.InvalidShare.
 	Invalid bool
+	// Initial marks a subscriber's initial full profile. The initial
+	// profiles come first: no other message of the run precedes one but
+	// the invalid copies of InvalidShare.
+	Initial bool
 }
 
 // Generate produces the whole run described by cfg (zero fields take their
@@ -74,6 +78,9 @@ const (
 	slotHotline    = 0x1000
 	slotCompetitor = 0x1100
 )
+
+// lowBalanceFen is the balance under which billing reports it daily.
+const lowBalanceFen = 500
 
 // profileSpread is how many seconds at the start of the window the initial
 // profiles are spread over; no other event of a subscriber comes earlier.
@@ -141,6 +148,7 @@ type generator struct {
 	weekend   bool
 	keys      []uint64
 	side      []sideEvent
+	cutoff    int64 // the current subscriber-day's events end before this offset
 	seedText  string
 	invalidOn bool
 }
@@ -243,6 +251,9 @@ func (g *generator) addSide(i int, slot *uint32, e sideEvent, tod int64) {
 		return
 	}
 	off := g.offset(tod)
+	if off >= g.cutoff {
+		return // the subscriber was deactivated earlier that day
+	}
 	e.key = makeKey(off, i, *slot)
 	*slot++
 	g.side = append(g.side, e)
@@ -262,13 +273,14 @@ func (g *generator) planSubscriberDay(i int) {
 	churning := s.churning(abs)
 	slot := uint32(1)
 
-	// A deactivation ends the subscriber's calls that day.
-	cutoff := g.length
+	// A deactivation ends the subscriber's events that day.
+	g.cutoff = g.length
 	if s.goneDay != 0 && abs == int64(s.goneDay)-1 {
 		tod := g.between(16, 20)
-		cutoff = g.offset(tod)
 		g.addSide(i, &slot, sideEvent{kind: sideCRM, crm: crmDeactivate}, tod)
+		g.cutoff = g.offset(tod)
 	}
+	cutoff := g.cutoff
 
 	// Voice calls.
 	rate := float64(s.callRate)
@@ -276,21 +288,22 @@ func (g *generator) planSubscriberDay(i int) {
 		rate *= 0.8
 	}
 	silent := s.churn&churnSilent != 0 && abs >= int64(s.silentFrom)
-	switch {
-	case silent:
+	if silent {
 		rate = 0
-	case churning && s.churn&churnUsageDrop != 0:
-		rate *= 0.3
 	}
+	rate *= s.usageFactor(abs)
 	n := min(poisson(r, rate), maxCalls)
 	for k := range n {
 		if off := g.offset(g.callTOD()); off < cutoff {
 			g.keys = append(g.keys, makeKey(off, i, slotCall+uint32(k)))
 		}
 	}
-	if churning && !silent && s.churn&churnHotline != 0 && r.Float64() < 0.4 {
+	if churning && !silent && s.churn&churnHotline != 0 && r.Float64() < s.hotlineDays() {
 		calls := 1
-		if r.Float64() < 0.25 {
+		switch u := r.Float64(); {
+		case s.complainer() && u < 0.1:
+			calls = 3
+		case u < 0.35:
 			calls = 2
 		}
 		for k := range calls {
@@ -310,17 +323,23 @@ func (g *generator) planSubscriberDay(i int) {
 		y, m, _ := time.Unix(g.start, 0).In(g.cfg.Location).AddDate(0, 0, -1).Date()
 		month := int32(y*12 + int(m) - 1)
 		amount := float64(s.monthlyFen) * (0.92 + 0.16*unit(hash4(g.seed, tagBill, uint64(i), uint64(month))))
-		if churning && s.churn&churnUsageDrop != 0 {
+		if churning && s.churn&(churnUsageDrop|churnFade) != 0 {
 			amount *= 0.7
 		}
 		g.addSide(i, &slot, sideEvent{kind: sideBill, amount: int64(amount), month: month}, g.between(1, 4))
 	}
 	pd := g.lastPayDay(s, i, abs)
 	paid := pd == abs && !(churning && s.churn&churnStopPaying != 0)
+	// Billing reports the balance every few days, and every day once it is
+	// low (a churner who stopped paying gets there).
 	balanceDay := (abs+int64(s.balPhase))%int64(s.balPeriod) == 0
 	var balance int64
-	if balanceDay || paid {
+	stopped := churning && s.churn&churnStopPaying != 0
+	if balanceDay || paid || stopped {
 		balance = g.balance(s, i, abs)
+	}
+	if stopped && balance < lowBalanceFen {
+		balanceDay = true
 	}
 	if balanceDay {
 		g.addSide(i, &slot, sideEvent{kind: sideBalance, balance: balance}, g.between(5, 7))

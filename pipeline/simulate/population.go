@@ -88,7 +88,7 @@ func (n numbering) msisdn(i int) uint64 {
 
 // Behaviours of a churner, as bits of subscriber.churn.
 const (
-	churnUsageDrop  = 1 << iota // calls far less
+	churnUsageDrop  = 1 << iota // calls far less from the onset
 	churnOffnet                 // calls other networks much more
 	churnHotline                // calls 10086 repeatedly
 	churnCompetitor             // calls a competitor's hotline
@@ -96,12 +96,9 @@ const (
 	churnStopPaying             // stops topping up
 	churnPortOut                // asks for a number-portability code
 	churnBusinessOp             // pre-cancels, reports loss or asks for suspension
-	churnSilent                 // goes completely quiet at the end
-	churnDeactivate             // leaves within the window
+	churnSilent                 // goes completely quiet in the last days
+	churnFade                   // calls fewer and fewer, down to a tenth, by the churn day
 )
-
-// churnerShare is the share of subscribers that are about to leave.
-const churnerShare = 0.03
 
 // subscriber holds what stays the same about a subscriber for the whole run,
 // kept compact because there may be millions.
@@ -121,8 +118,10 @@ type subscriber struct {
 	balPhase   uint8
 	plus86     bool   // upstream writes this subscriber's number as +86...
 	forwards   bool   // has call forwarding to forwardTo set up
-	churn      uint16 // churn* bits; 0 for most subscribers
-	churnStart int32  // absolute day the churn behaviour starts
+	persona    uint8  // 1 + index into personaModels for a churner; 0 for the loyal
+	churn      uint16 // churn* bits; 0 for the loyal
+	churnStart int32  // absolute day the churn behaviour starts (the onset)
+	churnDay   int32  // absolute day the churner leaves: deactivated that afternoon
 	fwdDay     int32  // absolute day forwarding to the new number starts
 	opDay      int32  // absolute day of the port-out query or business operation
 	goneDay    int32  // absolute day from which the subscriber no longer exists; 0 = never
@@ -131,6 +130,89 @@ type subscriber struct {
 
 func (s *subscriber) churning(day int64) bool {
 	return s.churn != 0 && day >= int64(s.churnStart)
+}
+
+// usageFactor scales the subscriber's call rate on day: a churner who
+// fades calls less every day from the onset, down to a tenth on the churn
+// day; one whose usage drops calls 30% of the usual from the onset.
+func (s *subscriber) usageFactor(day int64) float64 {
+	switch {
+	case !s.churning(day):
+		return 1
+	case s.churn&churnFade != 0:
+		progress := float64(day-int64(s.churnStart)+1) / float64(int64(s.churnDay)-int64(s.churnStart)+1)
+		return 1 - 0.9*min(progress, 1)
+	case s.churn&churnUsageDrop != 0:
+		return 0.3
+	}
+	return 1
+}
+
+// complainer tells a hotline complainer, who rings the hotline more often
+// than churners for whom it is a side trait.
+func (s *subscriber) complainer() bool {
+	return s.persona != 0 && personaModels[s.persona-1].name == PersonaHotlineComplainer
+}
+
+// hotlineDays is the share of days from the onset on which a churner with
+// churnHotline calls the hotline.
+func (s *subscriber) hotlineDays() float64 {
+	if s.complainer() {
+		return 0.55
+	}
+	return 0.35
+}
+
+// Churner personas: the story behind a churner's behaviour, as
+// Label.Persona names it. Each maps onto signals of SPEC section 4.
+const (
+	// PersonaHotlineComplainer rings 10086 again and again (hotline_calls),
+	// often a competitor's hotline too, and may ask for a porting code.
+	PersonaHotlineComplainer = "hotline_complainer"
+	// PersonaForwarder has a new SIM on another network: forwards calls to
+	// it (forward_offnet), calls its new circle there (offnet_share_rise) and
+	// uses the old number less.
+	PersonaForwarder = "competitor_forwarder"
+	// PersonaFadingUsage calls less and less (usage_drop_daily) and goes
+	// quiet in the last days (silent_yesterday).
+	PersonaFadingUsage = "fading_usage"
+	// PersonaStopsPaying stops topping up: the balance drains into arrears
+	// (suspension_imminent) and fewer payments arrive (payment_freq_drop).
+	PersonaStopsPaying = "stops_paying"
+	// PersonaPortingOut asks for a number-portability code (port_out) or goes
+	// to the counter to pre-cancel, suspend or report the SIM lost
+	// (business_op), often after ringing a competitor.
+	PersonaPortingOut = "porting_out"
+)
+
+// trait is a behaviour a persona shows with probability p.
+type trait struct {
+	bit uint16
+	p   float64
+}
+
+// personaModels are the personas with their share of the churners, how
+// many days before the churn day their behaviour starts, and their traits.
+var personaModels = [...]struct {
+	name           string
+	weight         float64
+	leadLo, leadHi int // days from the onset to the churn day, inclusive; 0, 0: see makeChurner
+	traits         []trait
+}{
+	{PersonaHotlineComplainer, 0.22, 7, 16, []trait{{churnHotline, 1}, {churnCompetitor, 0.35}, {churnUsageDrop, 0.35}, {churnPortOut, 0.35}, {churnOffnet, 0.15}}},
+	{PersonaForwarder, 0.20, 8, 18, []trait{{churnForward, 1}, {churnOffnet, 0.8}, {churnUsageDrop, 0.6}, {churnCompetitor, 0.3}, {churnPortOut, 0.2}}},
+	{PersonaFadingUsage, 0.25, 10, 21, []trait{{churnFade, 1}, {churnSilent, 0.7}, {churnStopPaying, 0.3}, {churnHotline, 0.1}}},
+	{PersonaStopsPaying, 0.15, 0, 0, []trait{{churnStopPaying, 1}, {churnSilent, 0.5}, {churnUsageDrop, 0.4}, {churnHotline, 0.2}}},
+	{PersonaPortingOut, 0.18, 5, 14, []trait{{churnPortOut, 0.75}, {churnBusinessOp, 0.35}, {churnCompetitor, 0.5}, {churnOffnet, 0.3}, {churnUsageDrop, 0.3}}},
+}
+
+// Personas returns the persona names in a fixed order (a fresh slice).
+func Personas() []string {
+	out := make([]string, len(personaModels))
+	for i, p := range personaModels {
+		out[i] = p.name
+	}
+	return out
 }
 
 // Per-tier behaviour: mean calls a day and the monthly spend range in fen
@@ -146,8 +228,8 @@ var tierModel = [...]struct {
 }
 
 // buildPopulation derives every subscriber's fixed attributes. startDay and
-// endDay are the absolute days of the window's start and of End, which
-// churners' behaviour is placed between.
+// endDay are the absolute days of the window's start and of End; churners'
+// behaviour is placed between the end of the warm-up and End.
 func buildPopulation(cfg Config, seed uint64, startDay, endDay int64) []subscriber {
 	num := newNumbering(seed)
 	var cum [4]float64
@@ -195,44 +277,60 @@ func buildPopulation(cfg Config, seed uint64, startDay, endDay int64) []subscrib
 		s.bufferFen = int32(daily*float64(4+r.IntN(9)) + 2000)
 		s.plus86 = r.Float64() < 0.03
 		s.forwards = r.Float64() < 0.04
-		if r.Float64() < churnerShare {
-			makeChurner(s, r, startDay, endDay)
+		// Always drawn, so that a churner stays one (with the same story)
+		// when the share grows.
+		if r.Float64() < cfg.ChurnShare {
+			makeChurner(s, r, startDay+int64(cfg.Warmup), endDay)
 		}
 	}
 	return subs
 }
 
-// makeChurner gives s a churn episode that starts 4 to 16 days before End,
-// but not before the window starts on startDay, and a random mix of the
-// behaviours that betray it.
+// makeChurner makes s a churner: a persona, a churn day in the later part
+// of the window [startDay, endDay) (from two fifths of it on, so that most
+// churners have some history before their behaviour changes), the onset of
+// the behaviour a persona-dependent number of days before it (not before
+// the window), and the days of the forwarding, the port-out query or
+// business operation and the final silence (one to three days before the
+// churn day) between the two.
 func makeChurner(s *subscriber, r *rand.Rand, startDay, endDay int64) {
-	start := max(endDay-int64(4+r.IntN(13)), startDay)
-	s.churnStart = int32(start)
-	span := int(endDay - start) // >= 1
-	pick := func(bit uint16, p float64) {
-		if r.Float64() < p {
-			s.churn |= bit
+	total := 0.0
+	for _, p := range personaModels {
+		total += p.weight
+	}
+	k, u := 0, r.Float64()*total
+	for k < len(personaModels)-1 && u >= personaModels[k].weight {
+		u -= personaModels[k].weight
+		k++
+	}
+	m := &personaModels[k]
+	s.persona = uint8(k + 1)
+	days := endDay - startDay // >= 1
+	lo := days * 2 / 5
+	churnDay := startDay + lo + int64(r.IntN(int(days-lo)))
+	lead := m.leadLo + r.IntN(m.leadHi-m.leadLo+1)
+	if m.name == PersonaStopsPaying {
+		// One who stops paying was living from top-up to top-up: a small
+		// buffer, so that the balance runs out within a top-up period and a
+		// few days of the last top-up before the onset, some days before the
+		// operator closes the account on the churn day.
+		s.bufferFen = int32(float64(s.monthlyFen)/30*float64(1+r.IntN(3)) + 300)
+		lead = int(s.payPeriod) + 6 + r.IntN(6)
+	}
+	start := max(churnDay-int64(lead), startDay)
+	s.churnDay, s.churnStart, s.goneDay = int32(churnDay), int32(start), int32(churnDay+1)
+	for _, t := range m.traits {
+		if r.Float64() < t.p {
+			s.churn |= t.bit
 		}
 	}
-	pick(churnUsageDrop, 0.7)
-	pick(churnOffnet, 0.5)
-	pick(churnHotline, 0.45)
-	pick(churnCompetitor, 0.3)
-	pick(churnForward, 0.25)
-	pick(churnStopPaying, 0.4)
-	pick(churnPortOut, 0.35)
-	pick(churnBusinessOp, 0.15)
-	pick(churnSilent, 0.2)
-	if s.churn == 0 {
-		s.churn = churnUsageDrop
+	if m.name == PersonaPortingOut && s.churn&(churnPortOut|churnBusinessOp) == 0 {
+		s.churn |= churnBusinessOp
 	}
-	s.fwdDay = int32(start + int64(r.IntN(span)))
-	s.opDay = int32(start + 1 + int64(r.IntN(max(span-1, 1))))
-	s.silentFrom = int32(endDay - int64(1+r.IntN(3)))
-	if s.churn&churnPortOut != 0 && r.Float64() < 0.3 && int64(s.opDay)+3 < endDay {
-		s.churn |= churnDeactivate
-		s.goneDay = s.opDay + int32(2+r.IntN(2)) // deactivated the day before
-	}
+	lead = int(churnDay - start) // days of behaviour before the churn day, >= 0
+	s.fwdDay = int32(start + int64(r.IntN(min(3, lead)+1)))
+	s.opDay = int32(max(churnDay-1-int64(r.IntN(min(6, lead)+1)), start))
+	s.silentFrom = int32(max(churnDay-1-int64(r.IntN(3)), start))
 }
 
 // number is a phone number the simulator invents, kept unformatted until a

@@ -594,6 +594,9 @@ func TestValidate(t *testing.T) {
 		{"negative managers", Config{Managers: -1}, "managers"},
 		{"invalid share above 1", Config{InvalidShare: 1.5}, "invalid share"},
 		{"invalid share NaN", Config{InvalidShare: math.NaN()}, "invalid share"},
+		{"churn share above 1", Config{ChurnShare: 1.01}, "churn share"},
+		{"churn share NaN", Config{ChurnShare: math.NaN()}, "churn share"},
+		{"no churners", Config{ChurnShare: NoChurn}, ""},
 		{"negative rate", Config{Rate: -1}, "rate"},
 		{"infinite rate", Config{Rate: math.Inf(1)}, "rate"},
 	}
@@ -620,7 +623,7 @@ func TestWithDefaults(t *testing.T) {
 		t.Errorf("default End = %v, want local midnight of the 23rd", c.End)
 	}
 	if c.Subscribers != DefaultSubscribers || c.Days != DefaultDays || c.Seed != DefaultSeed ||
-		c.Managers != DefaultManagers || len(c.Regions) == 0 || len(c.TierShares) != 4 {
+		c.Managers != DefaultManagers || len(c.Regions) == 0 || len(c.TierShares) != 4 || c.ChurnShare != DefaultChurnShare {
 		t.Errorf("defaults not applied: %+v", c)
 	}
 	if loc := (Config{}).WithDefaults(now).Location; loc == nil {

@@ -7,8 +7,12 @@ package warehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -26,6 +30,10 @@ type Warehouse struct {
 	db   string
 	log  zerolog.Logger
 	ver  versionClock
+	// cluster, when set, is the cluster Migrate creates the schema on; auth
+	// reaches its other servers.
+	cluster string
+	auth    clickhouse.Auth
 }
 
 // Open connects to ClickHouse and checks the server answers. It does not
@@ -44,7 +52,8 @@ func Open(ctx context.Context, cfg config.ClickHouse, log zerolog.Logger) (*Ware
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse at %s: %w", cfg.Addr, err)
 	}
-	w := &Warehouse{conn: conn, db: cfg.Database, log: log.With().Str("component", "warehouse").Logger()}
+	w := &Warehouse{conn: conn, db: cfg.Database, log: log.With().Str("component", "warehouse").Logger(),
+		cluster: cfg.Cluster, auth: clickhouse.Auth{Username: cfg.User, Password: cfg.Password}}
 	if err := w.Ping(ctx); err != nil {
 		conn.Close()
 		return nil, err
@@ -71,16 +80,47 @@ func (w *Warehouse) Conn() driver.Conn { return w.conn }
 
 // Migrate creates the database and applies every migration not yet recorded
 // in schema_migrations. Safe to run concurrently with itself and repeatedly:
-// every statement is idempotent.
+// every statement is idempotent. With a cluster configured it runs the
+// cluster form of the same migrations (schemas.ClusterDDL): replicated
+// local tables and Distributed tables ON CLUSTER, schema_migrations
+// included.
 func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 	migrations, err := schemas.Migrations(w.db)
 	if err != nil {
 		return nil, err
 	}
-	stmts := []string{
-		fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", w.db),
-		fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations
-(version UInt32, name String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version`, w.db),
+	createLog := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations
+(version UInt32, name String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY version`, w.db)
+	stmts := []string{fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", w.db), createLog}
+	logTable := "schema_migrations"
+	if w.cluster != "" {
+		if _, err := w.clusterHosts(ctx); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		var engine string
+		if err := w.conn.QueryRow(ctx, "SELECT any(engine) FROM system.tables WHERE database = ? AND name = 'schema_migrations'",
+			w.db).Scan(&engine); err != nil {
+			return nil, fmt.Errorf("migrate: %w", err)
+		}
+		if engine != "" && engine != "Distributed" {
+			return nil, fmt.Errorf("migrate: database %s on this server has a single-server schema (schema_migrations is a %s table, not Distributed): create the cluster schema in a new database, or move the data over by hand (docs/cluster.md)", w.db, engine)
+		}
+		ddl, err := schemas.NewClusterDDL(w.db, w.cluster)
+		if err != nil {
+			return nil, err
+		}
+		clusterLog, err := ddl.Rewrite(createLog)
+		if err != nil {
+			return nil, err
+		}
+		stmts = append([]string{ddl.CreateDatabase()}, clusterLog...)
+		if migrations, err = ddl.Migrations(); err != nil {
+			return nil, err
+		}
+		// Recorded on this server's replica (synchronously, unlike an
+		// insert through the Distributed table) and read through the
+		// Distributed table, as one log for the whole cluster.
+		logTable += schemas.LocalSuffix
 	}
 	for _, s := range stmts {
 		if err := w.conn.Exec(ctx, s); err != nil {
@@ -113,7 +153,7 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 		// 18.16 waits forever for data on INSERT ... VALUES with bound
 		// arguments; inserts always go through a batch.
 		record := func(int) []any { return []any{uint32(m.Version), m.Name, time.Now()} }
-		if err := w.insert(ctx, "schema_migrations", []string{"version", "name", "applied_at"}, 1, record); err != nil {
+		if err := w.insert(ctx, logTable, []string{"version", "name", "applied_at"}, 1, record); err != nil {
 			return applied, fmt.Errorf("record migration %d: %w", m.Version, err)
 		}
 		applied = append(applied, m.Version)
@@ -123,8 +163,11 @@ func (w *Warehouse) Migrate(ctx context.Context) (applied []int, err error) {
 }
 
 // addColumnRe matches the start of a migration statement that adds a column:
-// ALTER TABLE db.table ADD COLUMN column ...
-var addColumnRe = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+ADD\s+COLUMN\s+([A-Za-z_][A-Za-z0-9_]*)\s`)
+// ALTER TABLE db.table [ON CLUSTER name] ADD COLUMN column ...
+var addColumnRe = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s+(?:ON\s+CLUSTER\s+(?:[A-Za-z0-9_.-]+|` + "`[^`]*`" + `)\s+)?ADD\s+COLUMN\s+([A-Za-z_][A-Za-z0-9_]*)\s`)
+
+// onClusterRe matches the ON CLUSTER clause of a statement.
+var onClusterRe = regexp.MustCompile(`(?is)\s+ON\s+CLUSTER\s+(?:[A-Za-z0-9_.-]+|` + "`[^`]*`" + `)`)
 
 // addedColumn returns the database, table and column an ALTER TABLE ... ADD
 // COLUMN statement adds; ok is false for any other statement. It refuses a
@@ -164,6 +207,8 @@ func (w *Warehouse) migrateStatement(ctx context.Context, stmt string) error {
 		return err
 	case !ok:
 		return w.conn.Exec(ctx, stmt)
+	case w.cluster != "":
+		return w.addColumnOnCluster(ctx, stmt, db, table, col)
 	}
 	exists := func() (bool, error) {
 		var n uint64
@@ -180,6 +225,98 @@ func (w *Warehouse) migrateStatement(ctx context.Context, stmt string) error {
 		}
 	}
 	return err
+}
+
+// addColumnOnCluster is migrateStatement's guarded ADD COLUMN on a cluster:
+// it runs only when some server of the cluster lacks the column. ClickHouse
+// before 20.3 refuses ALTER ... ON CLUSTER of a table that is not replicated
+// (the Distributed one) when the cluster's shards use internal_replication
+// (code 371, ClickHouse issue 3268); the ALTER then runs on each server that
+// lacks the column, one by one.
+func (w *Warehouse) addColumnOnCluster(ctx context.Context, stmt, db, table, col string) error {
+	lacking := func() ([]string, error) {
+		hosts, err := w.clusterHosts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []string
+		for _, addr := range hosts {
+			err := w.onHost(ctx, addr, func(conn driver.Conn) error {
+				var n uint64
+				err := conn.QueryRow(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+					db, table, col).Scan(&n)
+				if err == nil && n == 0 {
+					out = append(out, addr)
+				}
+				return err
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	missing, err := lacking()
+	if err != nil || len(missing) == 0 {
+		return err
+	}
+	err = w.conn.Exec(ctx, stmt)
+	var exc *clickhouse.Exception
+	if errors.As(err, &exc) && exc.Code == 371 {
+		local := onClusterRe.ReplaceAllString(stmt, "")
+		for _, addr := range missing {
+			if err := w.onHost(ctx, addr, func(conn driver.Conn) error { return conn.Exec(ctx, local) }); err != nil {
+				if still, lerr := lacking(); lerr == nil && !slices.Contains(still, addr) {
+					continue // a concurrent migration added it
+				}
+				return fmt.Errorf("on %s: %w", addr, err)
+			}
+		}
+		return nil
+	}
+	if err != nil {
+		if still, lerr := lacking(); lerr == nil && len(still) == 0 {
+			return nil // a concurrent migration added it
+		}
+	}
+	return err
+}
+
+// clusterHosts returns host:port of every server of the cluster, as the
+// connected server's remote_servers lists them.
+func (w *Warehouse) clusterHosts(ctx context.Context) ([]string, error) {
+	rows, err := w.conn.Query(ctx, "SELECT DISTINCT host_name, port FROM system.clusters WHERE cluster = ?", w.cluster)
+	if err != nil {
+		return nil, fmt.Errorf("read system.clusters: %w", err)
+	}
+	defer rows.Close()
+	var hosts []string
+	for rows.Next() {
+		var host string
+		var port uint16
+		if err := rows.Scan(&host, &port); err != nil {
+			return nil, err
+		}
+		hosts = append(hosts, net.JoinHostPort(host, strconv.Itoa(int(port))))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(hosts) == 0 {
+		return nil, fmt.Errorf("cluster %q is not defined on the ClickHouse server (its remote_servers section); see docs/cluster.md", w.cluster)
+	}
+	return hosts, nil
+}
+
+// onHost runs f with a connection of its own to one server of the cluster.
+func (w *Warehouse) onHost(ctx context.Context, addr string, f func(driver.Conn) error) error {
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: w.auth,
+		DialTimeout: 5 * time.Second, MaxOpenConns: 1})
+	if err != nil {
+		return fmt.Errorf("clickhouse at %s: %w", addr, err)
+	}
+	defer conn.Close()
+	return f(conn)
 }
 
 // SchemaVersion returns the highest applied migration, 0 when none.

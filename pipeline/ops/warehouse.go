@@ -1,0 +1,99 @@
+package ops
+
+import (
+	"context"
+	"time"
+
+	"churnwatch/pipeline/tasks"
+	"churnwatch/pipeline/warehouse"
+)
+
+// Warehouse is a *warehouse.Warehouse whose writes report to Metrics:
+// latency and errors per table, the time of the last successful write, the
+// warnings stored (by signal and severity) and what each stored task version
+// means (opened, escalated, closed). Reads pass through untouched, so it
+// can stand wherever the pipeline passes the warehouse.
+//
+// Warnings and task versions are counted when ClickHouse accepts them,
+// before they are produced to Kafka; a retry of the same batch (same
+// warning id, same task version) is not counted twice.
+type Warehouse struct {
+	*warehouse.Warehouse
+	m *Metrics
+}
+
+// Warehouse returns wh instrumented with m.
+func (m *Metrics) Warehouse(wh *warehouse.Warehouse) *Warehouse {
+	return &Warehouse{Warehouse: wh, m: m}
+}
+
+func (w *Warehouse) timed(table string, fn func() error) error {
+	start := time.Now()
+	err := fn()
+	w.m.write(table, time.Since(start), err)
+	return err
+}
+
+// InsertCDR implements consumers.FactStore.
+func (w *Warehouse) InsertCDR(ctx context.Context, rows []warehouse.CDRRow) error {
+	return w.timed("cdr", func() error { return w.Warehouse.InsertCDR(ctx, rows) })
+}
+
+// InsertBilling implements consumers.FactStore.
+func (w *Warehouse) InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error {
+	return w.timed("billing_events", func() error { return w.Warehouse.InsertBilling(ctx, rows) })
+}
+
+// InsertCRM implements consumers.FactStore.
+func (w *Warehouse) InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error {
+	return w.timed("crm_events", func() error { return w.Warehouse.InsertCRM(ctx, rows) })
+}
+
+// RefreshDaily implements consumers.FactStore.
+func (w *Warehouse) RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error {
+	if len(keys) == 0 {
+		return w.Warehouse.RefreshDaily(ctx, keys, rules)
+	}
+	return w.timed("subscriber_daily", func() error { return w.Warehouse.RefreshDaily(ctx, keys, rules) })
+}
+
+// RefreshSubscribers implements consumers.FactStore.
+func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers warehouse.TierRules) error {
+	if len(msisdns) == 0 {
+		return w.Warehouse.RefreshSubscribers(ctx, msisdns, tiers)
+	}
+	return w.timed("subscribers", func() error { return w.Warehouse.RefreshSubscribers(ctx, msisdns, tiers) })
+}
+
+// InsertDeadLetters implements consumers.DeadLetterStore.
+func (w *Warehouse) InsertDeadLetters(ctx context.Context, rows []warehouse.DeadLetter) error {
+	return w.timed("dead_letters", func() error { return w.Warehouse.InsertDeadLetters(ctx, rows) })
+}
+
+// InsertWarnings implements alerts.Store and counts the warnings stored.
+func (w *Warehouse) InsertWarnings(ctx context.Context, rows []warehouse.WarningRow) error {
+	if err := w.timed("warnings", func() error { return w.Warehouse.InsertWarnings(ctx, rows) }); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		w.m.mu.Lock()
+		fresh := w.m.seen.add("w/" + r.WarningID)
+		w.m.mu.Unlock()
+		if fresh {
+			w.m.warningFired(r.Signal, string(r.Severity))
+		}
+	}
+	return nil
+}
+
+// InsertTasks implements tasks.Store and counts opened, escalated and
+// closed tasks.
+func (w *Warehouse) InsertTasks(ctx context.Context, rows []tasks.Row) error {
+	if err := w.timed("tasks", func() error { return w.Warehouse.InsertTasks(ctx, rows) }); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		w.m.taskVersion(r.TaskID, r.Version, string(r.Status), r.Cause)
+	}
+	return nil
+}
