@@ -1,4 +1,4 @@
-package consumers
+package consumers_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"churnwatch/consumers"
 	"churnwatch/pipeline/testenv"
 )
 
@@ -30,7 +31,7 @@ func TestCoPartitionBalancer(t *testing.T) {
 					parts = append(parts, kafka.Partition{Topic: topic, ID: p})
 				}
 			}
-			got := CoPartitionBalancer{}.AssignGroups(members, parts)
+			got := consumers.CoPartitionBalancer{}.AssignGroups(members, parts)
 			owners := map[string]string{}
 			for member, byTopic := range got {
 				first := fmt.Sprint(byTopic[topics[0]])
@@ -60,7 +61,7 @@ func TestCoPartitionBalancer(t *testing.T) {
 type idleRunner struct{ topic string }
 
 func (r idleRunner) Topic() string { return r.topic }
-func (r idleRunner) Run(ctx context.Context, _ []kafka.PartitionAssignment, _ Committer) error {
+func (r idleRunner) Run(ctx context.Context, _ []kafka.PartitionAssignment, _ consumers.Committer) error {
 	<-ctx.Done()
 	return nil
 }
@@ -74,7 +75,7 @@ func TestUnequalPartitionsRefused(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	g := NewGroup(GroupConfig{Brokers: b.Addrs(), GroupID: "g", StartOffset: kafka.FirstOffset}, zerolog.Nop(),
+	g := consumers.NewGroup(consumers.GroupConfig{Brokers: b.Addrs(), GroupID: "g", StartOffset: kafka.FirstOffset}, zerolog.Nop(),
 		idleRunner{"a"}, idleRunner{"b"}, idleRunner{"c"})
 	err := g.Run(ctx)
 	if err == nil || !strings.Contains(err.Error(), "topic c has 3 partitions but a has 2") {
@@ -82,7 +83,7 @@ func TestUnequalPartitionsRefused(t *testing.T) {
 	}
 	// Equal counts start (and stop cleanly on cancellation), holding every partition.
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	g = NewGroup(GroupConfig{Brokers: b.Addrs(), GroupID: "g2", StartOffset: kafka.FirstOffset}, zerolog.Nop(), idleRunner{"a"}, idleRunner{"b"})
+	g = consumers.NewGroup(consumers.GroupConfig{Brokers: b.Addrs(), GroupID: "g2", StartOffset: kafka.FirstOffset}, zerolog.Nop(), idleRunner{"a"}, idleRunner{"b"})
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx2) }()
 	testenv.Eventually(t, 20*time.Second, func() error {

@@ -26,6 +26,7 @@ import (
 	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/lag"
 	"churnwatch/pipeline/simulate"
 	"churnwatch/pipeline/warehouse"
 )
@@ -336,7 +337,7 @@ func (r *replay) settle() error {
 	}
 	prev, since := int64(-1), time.Now()
 	for {
-		n, err := lag(r.ctx, r.client, GroupID, r.inputs)
+		n, err := lag.Of(r.ctx, r.client, GroupID, r.inputs)
 		if err == nil && n == 0 {
 			return nil
 		}

@@ -19,6 +19,7 @@ import (
 
 	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/lag"
 )
 
 // Suffix returns a random suffix for per-test names.
@@ -183,36 +184,5 @@ func TryCount(conn driver.Conn, query string, args ...any) (uint64, error) {
 func Lag(brokers []string, group string, topics ...string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	client := &kafka.Client{Addr: kafka.TCP(brokers...)}
-	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
-	if err != nil {
-		return 0, fmt.Errorf("metadata: %w", err)
-	}
-	ends := map[string][]kafka.OffsetRequest{}
-	fetch := map[string][]int{}
-	for _, t := range meta.Topics {
-		for _, p := range t.Partitions {
-			ends[t.Name] = append(ends[t.Name], kafka.LastOffsetOf(p.ID))
-			fetch[t.Name] = append(fetch[t.Name], p.ID)
-		}
-	}
-	last, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
-	if err != nil {
-		return 0, fmt.Errorf("list offsets: %w", err)
-	}
-	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: fetch})
-	if err != nil {
-		return 0, fmt.Errorf("offset fetch: %w", err)
-	}
-	var lag int64
-	for topic, parts := range last.Topics {
-		done := map[int]int64{}
-		for _, p := range committed.Topics[topic] {
-			done[p.Partition] = max(p.CommittedOffset, 0)
-		}
-		for _, p := range parts {
-			lag += p.LastOffset - done[p.Partition]
-		}
-	}
-	return lag, nil
+	return lag.Of(ctx, &kafka.Client{Addr: kafka.TCP(brokers...)}, group, topics)
 }

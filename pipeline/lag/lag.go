@@ -1,4 +1,6 @@
-package eval
+// Package lag measures how far a consumer group is behind the end of its
+// topics, from the offsets the brokers hold. It does not consume anything.
+package lag
 
 import (
 	"context"
@@ -7,10 +9,10 @@ import (
 	"github.com/segmentio/kafka-go"
 )
 
-// lag returns how many messages of the topics the group has not committed
+// Of returns how many messages of the topics the group has not committed
 // yet, summed over partitions. A partition without a committed offset lags
 // by all its messages.
-func lag(ctx context.Context, client *kafka.Client, group string, topics []string) (int64, error) {
+func Of(ctx context.Context, client *kafka.Client, group string, topics []string) (int64, error) {
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
 	if err != nil {
 		return 0, fmt.Errorf("metadata: %w", err)
