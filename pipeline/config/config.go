@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -244,8 +245,31 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	return cfg, cfg.Validate()
 }
 
-func applyEnv(cfg *Config, getenv func(string) string) error {
-	str := map[string]*string{
+// Environment variables that applyEnv parses itself rather than through
+// the envStrings and envInts tables.
+const (
+	envKafkaBrokers  = "CHURNWATCH_KAFKA_BROKERS"
+	envFlushInterval = "CHURNWATCH_FLUSH_INTERVAL"
+)
+
+// EnvVars returns, sorted, the name of every CHURNWATCH_* environment
+// variable Load reads (CHURNWATCH_CONFIG, read by the command, aside).
+func EnvVars() []string {
+	var cfg Config
+	names := []string{envKafkaBrokers, envFlushInterval}
+	for name := range envStrings(&cfg) {
+		names = append(names, name)
+	}
+	for name := range envInts(&cfg) {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// envStrings maps each string-valued environment variable to the field it sets.
+func envStrings(cfg *Config) map[string]*string {
+	return map[string]*string{
 		"CHURNWATCH_CLICKHOUSE_ADDR":     &cfg.ClickHouse.Addr,
 		"CHURNWATCH_CLICKHOUSE_DATABASE": &cfg.ClickHouse.Database,
 		"CHURNWATCH_CLICKHOUSE_USER":     &cfg.ClickHouse.User,
@@ -261,12 +285,24 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		"CHURNWATCH_LOG_FORMAT":          &cfg.Log.Format,
 		"CHURNWATCH_BROKER_DATA_DIR":     &cfg.Broker.DataDir,
 	}
-	for name, dst := range str {
+}
+
+// envInts maps each integer-valued environment variable to the field it sets.
+func envInts(cfg *Config) map[string]*int {
+	return map[string]*int{
+		"CHURNWATCH_BROKER_PORT":       &cfg.Broker.Port,
+		"CHURNWATCH_BROKER_PARTITIONS": &cfg.Broker.Partitions,
+		"CHURNWATCH_BATCH_SIZE":        &cfg.Ingest.BatchSize,
+	}
+}
+
+func applyEnv(cfg *Config, getenv func(string) string) error {
+	for name, dst := range envStrings(cfg) {
 		if v := getenv(name); v != "" {
 			*dst = v
 		}
 	}
-	if v := getenv("CHURNWATCH_KAFKA_BROKERS"); v != "" {
+	if v := getenv(envKafkaBrokers); v != "" {
 		cfg.Kafka.Brokers = nil
 		for _, b := range strings.Split(v, ",") {
 			if b = strings.TrimSpace(b); b != "" {
@@ -274,12 +310,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			}
 		}
 	}
-	ints := map[string]*int{
-		"CHURNWATCH_BROKER_PORT":       &cfg.Broker.Port,
-		"CHURNWATCH_BROKER_PARTITIONS": &cfg.Broker.Partitions,
-		"CHURNWATCH_BATCH_SIZE":        &cfg.Ingest.BatchSize,
-	}
-	for name, dst := range ints {
+	for name, dst := range envInts(cfg) {
 		if v := getenv(name); v != "" {
 			n, err := strconv.Atoi(v)
 			if err != nil {
@@ -288,10 +319,10 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			*dst = n
 		}
 	}
-	if v := getenv("CHURNWATCH_FLUSH_INTERVAL"); v != "" {
+	if v := getenv(envFlushInterval); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
-			return fmt.Errorf("CHURNWATCH_FLUSH_INTERVAL=%q: want a duration like 500ms or 2s", v)
+			return fmt.Errorf("%s=%q: want a duration like 500ms or 2s", envFlushInterval, v)
 		}
 		cfg.Ingest.FlushInterval = d
 	}
