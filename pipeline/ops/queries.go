@@ -101,9 +101,12 @@ func (r *Reader) RecentWarnings(ctx context.Context, f Filter, limit int) ([]sch
 
 // Chart is the number of warnings per signal in consecutive buckets.
 type Chart struct {
-	Unit    string        `json:"unit"` // hour or day
-	Buckets []time.Time   `json:"buckets"`
-	Series  []ChartSeries `json:"series"`
+	Unit    string      `json:"unit"` // hour or day
+	Buckets []time.Time `json:"buckets"`
+	// Labels name the buckets in the configured time zone ("15:00",
+	// "11/22").
+	Labels []string      `json:"labels"`
+	Series []ChartSeries `json:"series"`
 }
 
 // ChartSeries is one signal's counts, bucket by bucket.
@@ -130,7 +133,13 @@ func (r *Reader) WarningCounts(ctx context.Context, end time.Time, unit string, 
 		return c, fmt.Errorf("chart unit %q: want hour or day", unit)
 	}
 	for i := 0; i < n; i++ {
-		c.Buckets = append(c.Buckets, step(first, i))
+		b := step(first, i)
+		c.Buckets = append(c.Buckets, b)
+		if unit == "hour" {
+			c.Labels = append(c.Labels, b.In(r.loc).Format("15:04"))
+		} else {
+			c.Labels = append(c.Labels, b.In(r.loc).Format("1/2"))
+		}
 	}
 	last := step(first, n)
 	rows, err := r.conn.Query(ctx, r.sql(`

@@ -140,7 +140,7 @@ func (h *handler) index(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := indexPage.Execute(w, struct{ Auth string }{auth}); err != nil {
+	if err := indexPage.Execute(w, struct{ Auth, TimeZone string }{auth, h.Location.String()}); err != nil {
 		h.log.Debug().Err(err).Msg("write dashboard page")
 	}
 }

@@ -11,7 +11,7 @@ const PALETTE = ["#1f5fbf", "#c2410c", "#15803d", "#7c3aed", "#a50e0e", "#0e7490
 
 let signals = {};        // code -> {zh, en, color}
 let stream = null;       // EventSource
-let chartRange = "24h";
+let chartRange = "7d"; // simulated and replayed data are days old; 24 h is a click away
 let previousCounts = null; // {at, topics: {topic: consumed}}
 
 function url(path, params) {
@@ -36,11 +36,22 @@ function el(tag, props, ...children) {
   return e;
 }
 
+// Times show in the pipeline's time zone (what a "day" is for it), not
+// the browser's.
+const timeFormat = (() => {
+  const opts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false };
+  try {
+    const timeZone = document.querySelector('meta[name="churnwatch-timezone"]').content;
+    return new Intl.DateTimeFormat("sv-SE", Object.assign({ timeZone }, opts));
+  } catch (e) { // not an IANA name (e.g. "Local"): the browser's zone
+    return new Intl.DateTimeFormat("sv-SE", opts);
+  }
+})();
+
 function fmtTime(s) {
   const d = new Date(s);
   if (isNaN(d)) return "";
-  const p = (n) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return timeFormat.format(d); // 2026-11-23 20:46:19
 }
 
 function ago(s) {
@@ -153,9 +164,7 @@ async function drawChart() {
     }
     const every = Math.ceil(n / 12);
     if (i % every === 0) {
-      const d = new Date(b);
-      const label = c.unit === "hour" ? String(d.getHours()).padStart(2, "0") + ":00" : `${d.getMonth() + 1}/${d.getDate()}`;
-      root.append(svg("text", { x: L + i * bw + bw / 2, y: H - 6, "text-anchor": "middle" }, label));
+      root.append(svg("text", { x: L + i * bw + bw / 2, y: H - 6, "text-anchor": "middle" }, c.labels[i]));
     }
   });
   document.getElementById("chart").replaceChildren(root);
@@ -267,7 +276,9 @@ async function start() {
   setInterval(drawChart, 30000);
   setInterval(loadTasks, 15000);
   setInterval(loadHealth, 5000);
-  setInterval(() => { document.getElementById("clock").textContent = fmtTime(new Date()); }, 1000);
+  const tick = () => { document.getElementById("clock").textContent = fmtTime(new Date()); };
+  tick();
+  setInterval(tick, 1000);
 }
 
 function debounce(fn, ms) {
