@@ -247,13 +247,14 @@ func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.
 }
 
 // flush stores the batch and its dead letters, retrying until they are
-// stored or ctx ends, then commits. Nothing is committed for a batch that was
-// not stored; it will be fetched again.
+// stored or ctx ends, then commits and empties the batch. A batch that could
+// not be stored is kept whole: its offsets must not be committed, not even
+// by a later flush that commits higher offsets of the same partitions, so the
+// final flush of Run stores it together with what was fetched after it.
 func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], commit Committer) {
 	if b.empty() {
 		return
 	}
-	defer b.reset()
 	start := time.Now()
 	if err := retry(ctx, c.log, "store "+c.topic+" batch", func(ctx context.Context) error {
 		return c.store(ctx, b.rows)
@@ -270,6 +271,7 @@ func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], commit Commi
 	}); err != nil {
 		return
 	}
+	defer b.reset()
 	c.stats.add(len(b.rows), len(b.dead), len(b.outputs))
 	c.hooks().BatchDone(len(b.rows), len(b.dead), len(b.outputs), time.Since(start))
 	if err := commit(b.offsets); err != nil {

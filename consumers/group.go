@@ -65,8 +65,10 @@ func (g *Group) Run(ctx context.Context) error {
 		StartOffset:       g.cfg.StartOffset,
 		HeartbeatInterval: time.Second,
 		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  time.Second,
+		// Long enough for a member to store and commit what it fetched before
+		// it rejoins; a member that misses it is dropped and rejoins anew.
+		RebalanceTimeout: 60 * time.Second,
+		JoinGroupBackoff: time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(format string, args ...any) {
 			g.log.Debug().Msgf(format, args...)
 		}),
