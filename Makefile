@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin/churnwatch
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build deps clickhouse clickhouse-stop cluster cluster-stop tools test test-short lint demo clean eval
+.PHONY: all build deps clickhouse clickhouse-stop cluster cluster-stop tools test test-short lint demo clean eval bench
 
 all: build
 
@@ -52,6 +52,14 @@ demo: build clickhouse
 # each signal catches the churners (docs/eval.md). Flags: make eval EVAL_FLAGS="--seed 2 --json".
 eval: build clickhouse
 	$(BIN) eval $(EVAL_FLAGS)
+
+# Performance figures (pipeline/bench, issue 7): pre-loads a simulated population into an
+# in-process broker, then prints throughput against ClickHouse's Kafka engine, event-to-warning
+# latency, real-time state bytes per subscriber, daily evaluation time and a CPU profile's path,
+# and appends them to pipeline/bench/results/results.jsonl. Default 50,000 subscribers x 7 days;
+# issue 7's size: make bench BENCH_FLAGS="--subscribers 200000 --days 35 --rate 20000".
+bench: build clickhouse
+	CHURNWATCH_LOG_LEVEL=$${CHURNWATCH_LOG_LEVEL:-warn} $(BIN) bench $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin

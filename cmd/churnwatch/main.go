@@ -46,6 +46,9 @@ Usage:
                        [--end YYYY-MM-DD] [--keep] [--json]
                                          replay a simulated population with known churners through the
                                          pipeline (own broker, scratch database) and score every signal
+  churnwatch bench     [--subscribers N] [--days D] [--rate R] [--latency-seconds S]
+                                         performance figures (make bench): throughput against ClickHouse's
+                                         Kafka engine, warning latency, state memory, daily evaluation
 
 With no configuration the pipeline uses the embedded broker (127.0.0.1:19092) and the local
 ClickHouse started by deploy/local/clickhouse.sh (127.0.0.1:19000). Environment variables
@@ -79,6 +82,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var taskList taskListFlags
 	var rep reportFlags
 	var ev evalFlags
+	var bf benchFlags
 	switch cmd {
 	case "run", "broker":
 	case "migrate":
@@ -107,6 +111,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		rep.register(fs)
 	case "eval":
 		ev.register(fs)
+	case "bench":
+		bf.register(fs)
 	default:
 		fmt.Fprintf(stderr, "churnwatch: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
@@ -164,6 +170,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return report(ctx, cfg, rep, log, stdout, stderr)
 	case "eval":
 		err = evalRun(ctx, cfg, ev, log, stdout)
+	case "bench":
+		err = benchRun(ctx, cfg, bf, log, stdout)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg(cmd + " failed")

@@ -1,0 +1,353 @@
+// Package bench is the performance harness behind `make bench` (issue 7).
+// One Run, unattended, on the local ClickHouse and an in-process broker:
+//
+//  1. real-time state memory per subscriber (CDR hotline windows and latest
+//     bills of StateSubscribers subscribers, heap before and after);
+//  2. pre-loads a simulated population into the embedded broker;
+//  3. ClickHouse's own Kafka engine + a materialized view ingesting the same
+//     CDRs into an equivalent ReplacingMergeTree table, timed until every CDR
+//     is in the table;
+//  4. the pipeline (pipeline.Run, validation, dedup, DLQ and every real-time
+//     signal on) over the pre-loaded topics, timed from start until the group
+//     has committed every input message, under a CPU profile;
+//  5. the daily evaluation of the population's last day;
+//  6. event-to-warning latency at a fixed offered rate: ordinary CDRs with a
+//     PORT_OUT_QUERY for a fresh subscriber every PortOutEvery events, timed
+//     from the write to the warning read back from churn.warnings.
+//
+// Every figure is printed on its own line with its unit and the run is
+// appended to a JSON-lines results file. Nothing here runs under go test.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/pprof"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"churnwatch/pipeline"
+	"churnwatch/pipeline/alerts"
+	"churnwatch/pipeline/broker"
+	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/simulate"
+	"churnwatch/pipeline/warehouse"
+)
+
+// Defaults of a run: small enough to finish in a few minutes on two shared
+// cores. Issue 7's full size is 200,000 subscribers x 35 days, 20,000 events/s.
+const (
+	DefaultSubscribers      = 50_000
+	DefaultDays             = 7
+	DefaultRate             = 5000
+	DefaultLatencySeconds   = 20
+	DefaultPortOutEvery     = 100
+	DefaultStateSubscribers = 1_000_000
+	DefaultResultsFile      = "pipeline/bench/results/results.jsonl"
+	DefaultProfileDir       = ".state/bench"
+	// GroupID is the pipeline's consumer group in a run.
+	GroupID = "churnwatch-bench"
+	// DatabasePrefix starts the name of the scratch database.
+	DatabasePrefix = "bench_"
+	// stallTimeout ends a phase that makes no progress for this long.
+	stallTimeout = 2 * time.Minute
+	// neverSchedule keeps the pipeline's own daily scheduler idle (30 Feb).
+	neverSchedule = "0 0 30 2 *"
+)
+
+// Config configures a run.
+type Config struct {
+	// Pipeline is the configuration the pipeline runs with (ingest
+	// settings, rules, ClickHouse server). The run replaces the brokers,
+	// group, database, HTTP address and daily schedule.
+	Pipeline config.Config
+	// Subscribers and Days size the pre-loaded population; Seed picks it.
+	Subscribers, Days int
+	Seed              int64
+	// Rate is the offered rate of the latency phase (events/s), for
+	// LatencySeconds; one event in PortOutEvery fires a port_out warning.
+	Rate           float64
+	LatencySeconds int
+	PortOutEvery   int
+	// StateSubscribers is the population of the state memory measurement.
+	StateSubscribers int
+	// SkipKafkaEngine leaves out ClickHouse's Kafka engine comparison.
+	SkipKafkaEngine bool
+	// ResultsFile gets one JSON line per run (empty: not written);
+	// ProfileDir the CPU profile.
+	ResultsFile, ProfileDir string
+	// Keep keeps the scratch database.
+	Keep bool
+}
+
+// WithDefaults fills zero fields.
+func (c Config) WithDefaults() Config {
+	def := func(p *int, v int) {
+		if *p == 0 {
+			*p = v
+		}
+	}
+	def(&c.Subscribers, DefaultSubscribers)
+	def(&c.Days, DefaultDays)
+	def(&c.LatencySeconds, DefaultLatencySeconds)
+	def(&c.PortOutEvery, DefaultPortOutEvery)
+	def(&c.StateSubscribers, DefaultStateSubscribers)
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	if c.ProfileDir == "" {
+		c.ProfileDir = DefaultProfileDir
+	}
+	return c
+}
+
+// Figure is one measured number.
+type Figure struct {
+	Name  string  `json:"name"`
+	Value float64 `json:"value"`
+	Unit  string  `json:"unit"`
+	Note  string  `json:"note,omitempty"`
+}
+
+// Result is a run's figures with what it ran on.
+type Result struct {
+	Time     time.Time      `json:"time"`
+	Machine  Machine        `json:"machine"`
+	Settings map[string]any `json:"settings"`
+	Figures  []Figure       `json:"figures"`
+	Profile  string         `json:"cpu_profile,omitempty"`
+	Errors   []string       `json:"errors,omitempty"`
+}
+
+type recorder struct {
+	res *Result
+	out io.Writer
+}
+
+func (r *recorder) add(name string, value float64, unit, note string) {
+	r.res.Figures = append(r.res.Figures, Figure{Name: name, Value: value, Unit: unit, Note: note})
+	line := fmt.Sprintf("%-34s %14s %s", name, format(value), unit)
+	if note != "" {
+		line += "   (" + note + ")"
+	}
+	fmt.Fprintln(r.out, line)
+}
+
+func (r *recorder) fail(phase string, err error) {
+	r.res.Errors = append(r.res.Errors, phase+": "+err.Error())
+	fmt.Fprintf(r.out, "%-34s %14s %s\n", phase, "FAILED", err)
+}
+
+func format(v float64) string {
+	switch {
+	case v >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.3f", v)
+	}
+}
+
+// Run runs every phase, printing each figure to out as it is measured. A
+// failed measurement is reported and the run goes on with the next; the
+// error returned is the first that stops the run altogether.
+func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Result, error) {
+	cfg = cfg.WithDefaults()
+	started := time.Now()
+	log = log.With().Str("component", "bench").Logger()
+	pcfg := cfg.Pipeline
+	loc, err := pcfg.Location()
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Time: started.UTC(), Machine: Describe(), Settings: map[string]any{
+		"subscribers": cfg.Subscribers, "days": cfg.Days, "seed": cfg.Seed, "rate": cfg.Rate,
+		"latency_seconds": cfg.LatencySeconds, "port_out_every": cfg.PortOutEvery,
+		"state_subscribers": cfg.StateSubscribers, "batch_size": pcfg.Ingest.BatchSize,
+		"flush_interval": pcfg.Ingest.FlushInterval.String(), "partitions": max(pcfg.Broker.Partitions, 1),
+	}}
+	rec := &recorder{res: &res, out: out}
+	fmt.Fprintf(out, "churnwatch bench: %d subscribers x %d days, latency at %.0f events/s for %d s, state of %d subscribers\n",
+		cfg.Subscribers, cfg.Days, cfg.Rate, cfg.LatencySeconds, cfg.StateSubscribers)
+
+	// (3) state memory first, on a quiet heap.
+	rules := pipeline.RealtimeRules(pcfg.Rules, pipeline.NumberPlan(pcfg.Rules))
+	mem := StateMemory(rules, cfg.StateSubscribers)
+	rec.add("state_cdr_hotline_per_subscriber", mem.CDRPerSubscriber, "bytes/subscriber",
+		fmt.Sprintf("CDRState, one hotline call each, %d subscribers", cfg.StateSubscribers))
+	rec.add("state_billing_per_subscriber", mem.BillingPerSubscriber, "bytes/subscriber", "BillingState, latest bill each")
+	rec.add("state_total_per_subscriber", mem.CDRPerSubscriber+mem.BillingPerSubscriber, "bytes/subscriber", "both")
+
+	// The scratch database and the broker.
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	pcfg.ClickHouse.Database = DatabasePrefix + hex.EncodeToString(suffix)
+	pcfg.ClickHouse.Cluster = ""
+	pcfg.Kafka.GroupID = GroupID
+	pcfg.Kafka.StartOffset = "earliest"
+	pcfg.HTTP.Addr = "127.0.0.1:0"
+	pcfg.Daily.Schedule = neverSchedule
+	res.Settings["database"] = pcfg.ClickHouse.Database
+	wh, err := warehouse.Open(ctx, pcfg.ClickHouse, log)
+	if err != nil {
+		return res, err
+	}
+	defer wh.Close()
+	if !cfg.Keep {
+		defer func() {
+			drop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+			defer cancel()
+			if err := wh.Conn().Exec(drop, "DROP DATABASE IF EXISTS "+pcfg.ClickHouse.Database); err != nil {
+				log.Warn().Err(err).Msg("could not drop the scratch database")
+			}
+		}()
+	}
+	if _, err := wh.Migrate(ctx); err != nil {
+		return res, fmt.Errorf("create the scratch database: %w", err)
+	}
+	if v, err := serverVersion(ctx, wh); err == nil {
+		res.Machine.ClickHouse = v
+	}
+	fmt.Fprintf(out, "machine: %s\n", res.Machine)
+	b, err := broker.Start(broker.Config{Partitions: max(pcfg.Broker.Partitions, 1), Topics: pcfg.Topics.All()})
+	if err != nil {
+		return res, err
+	}
+	defer b.Close()
+	pcfg.Kafka.Brokers = b.Addrs()
+	t := pcfg.Topics
+
+	// Pre-load.
+	sim := simulate.Config{Subscribers: cfg.Subscribers, Days: cfg.Days, Seed: cfg.Seed, Location: loc}.WithDefaults(started)
+	if err := sim.Validate(); err != nil {
+		return res, fmt.Errorf("simulation: %w", err)
+	}
+	topics := simulate.Topics{CDR: t.Name(t.CDR), Billing: t.Name(t.Billing), CRM: t.Name(t.CRM)}
+	w := simulate.NewWriter(pcfg.Kafka.Brokers)
+	loadStart := time.Now()
+	stats, err := simulate.Produce(ctx, sim, topics, w, log.Level(max(log.GetLevel(), zerolog.WarnLevel)))
+	w.Close()
+	if err != nil {
+		return res, fmt.Errorf("pre-load: %w", err)
+	}
+	rec.add("preload_events", float64(stats.Messages), "events",
+		fmt.Sprintf("%d CDR, %d billing, %d CRM; produced in %.1f s", stats.CDR, stats.Billing, stats.CRM, time.Since(loadStart).Seconds()))
+
+	// (1b) ClickHouse's Kafka engine on the same CDRs.
+	var engineRate float64
+	if !cfg.SkipKafkaEngine {
+		n, d, err := kafkaEngine(ctx, wh, pcfg.Kafka.Brokers, topics.CDR, log)
+		if err != nil {
+			rec.fail("clickhouse_kafka_engine", err)
+		} else {
+			engineRate = float64(n) / d.Seconds()
+			rec.add("clickhouse_kafka_engine_throughput", engineRate, "rows/s",
+				fmt.Sprintf("%d CDRs in %.2f s, Kafka engine + materialized view, one consumer", n, d.Seconds()))
+		}
+	}
+
+	// (1a) + (5) the pipeline over the pre-loaded topics, under a profile.
+	if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
+		return res, err
+	}
+	profPath, _ := filepath.Abs(filepath.Join(cfg.ProfileDir, "cpu-"+started.Format("20060102-150405")+".pprof"))
+	prof, err := os.Create(profPath)
+	if err != nil {
+		return res, err
+	}
+	defer prof.Close()
+	if err := pprof.StartCPUProfile(prof); err != nil {
+		return res, err
+	}
+	pipeLog := log.Level(max(log.GetLevel(), zerolog.WarnLevel))
+	pctx, stopPipeline := context.WithCancel(ctx)
+	done := make(chan struct{})
+	var runErr error
+	runStart := time.Now()
+	go func() {
+		runErr = pipeline.Run(pctx, pcfg, pipeLog)
+		close(done)
+	}()
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		stopPipeline()
+		<-done
+		return runErr
+	}
+	defer stop()
+	err = waitConsumed(ctx, pcfg.Kafka.Brokers, GroupID, t.Inputs(), done)
+	elapsed := time.Since(runStart)
+	pprof.StopCPUProfile()
+	if err != nil {
+		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, stop())
+	}
+	res.Profile = profPath
+	rate := float64(stats.Messages) / elapsed.Seconds()
+	rec.add("pipeline_throughput", rate, "events/s",
+		fmt.Sprintf("%d events, start to all committed in %.2f s", stats.Messages, elapsed.Seconds()))
+	if engineRate > 0 {
+		rec.add("pipeline_vs_kafka_engine", rate/engineRate, "x", "issue 7 target >= 3")
+	}
+	if n, err := count(ctx, wh, "SELECT count() FROM "+pcfg.ClickHouse.Database+".warnings"); err == nil {
+		rec.add("preload_warnings", float64(n), "warnings", "real-time warnings stored during the throughput phase")
+	}
+	fmt.Fprintf(out, "%-34s %14s %s\n", "cpu_profile", "", profPath)
+
+	// (4) the daily evaluation of the last day.
+	dw := pipeline.NewWriter(pcfg.Kafka.Brokers)
+	pub := alerts.NewPublisher(wh, dw, t.Name(t.Warnings))
+	lastDay := sim.End.AddDate(0, 0, -1)
+	dr, err := daily.Evaluate(ctx, lastDay, wh, pub, daily.Config{Thresholds: pcfg.Rules.Thresholds, Location: loc})
+	dw.Close()
+	if err != nil {
+		rec.fail("daily_evaluation", err)
+	} else {
+		rec.add("daily_evaluation_wall_time", dr.Duration.Seconds(), "s",
+			fmt.Sprintf("%s, %d subscribers, %d warnings", lastDay.Format(time.DateOnly), dr.Subscribers, dr.Published))
+		if dr.Subscribers > 0 {
+			rec.add("daily_evaluation_per_subscriber", float64(dr.Duration.Microseconds())/float64(dr.Subscribers), "us/subscriber",
+				fmt.Sprintf("x 10,000,000 subscribers = %.0f s", dr.Duration.Seconds()/float64(dr.Subscribers)*1e7))
+		}
+	}
+
+	// (2) event-to-warning latency at a fixed offered rate.
+	lat, err := measureLatency(ctx, latencyConfig{brokers: pcfg.Kafka.Brokers, cdrTopic: topics.CDR, crmTopic: topics.CRM,
+		warnings: t.Name(t.Warnings), rate: cfg.Rate, seconds: cfg.LatencySeconds, portOutEvery: cfg.PortOutEvery, loc: loc, seed: cfg.Seed})
+	if err != nil {
+		rec.fail("latency", err)
+	} else {
+		note := fmt.Sprintf("%d of %d port_out warnings seen, offered %.0f events/s", lat.received, lat.sent, lat.offered)
+		rec.add("latency_offered_rate", lat.offered, "events/s", fmt.Sprintf("%d events in %.1f s", lat.events, lat.duration.Seconds()))
+		rec.add("event_to_warning_p50", ms(lat.p50), "ms", note)
+		rec.add("event_to_warning_p99", ms(lat.p99), "ms", "issue 7 target < 1000 ms (at 20,000 events/s)")
+		rec.add("event_to_warning_max", ms(lat.max), "ms", "")
+	}
+	if err := stop(); err != nil {
+		res.Errors = append(res.Errors, "pipeline: "+err.Error())
+	}
+	rec.add("bench_wall_time", time.Since(started).Seconds(), "s", "")
+	if cfg.ResultsFile != "" {
+		if err := appendResult(cfg.ResultsFile, res); err != nil {
+			return res, err
+		}
+		fmt.Fprintf(out, "appended to %s\n", cfg.ResultsFile)
+	}
+	return res, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/warehouse"
+)
+
+// Machine describes where a run ran. Load is the 1-minute load average at
+// the start: the cores are shared, and a busy machine shows in the figures.
+type Machine struct {
+	Host       string `json:"host"`
+	CPU        string `json:"cpu"`
+	Cores      int    `json:"cores"`
+	MemoryGiB  string `json:"memory_gib"`
+	OS         string `json:"os"`
+	Go         string `json:"go"`
+	ClickHouse string `json:"clickhouse,omitempty"`
+	Load       string `json:"load_at_start"`
+}
+
+func (m Machine) String() string {
+	return fmt.Sprintf("%s, %d cores (%s), %s GiB, %s, %s, ClickHouse %s, load %s",
+		m.Host, m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Go, m.ClickHouse, m.Load)
+}
+
+// Describe reads the machine's description from the system.
+func Describe() Machine {
+	m := Machine{Cores: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH, Go: runtime.Version(), ClickHouse: "?"}
+	m.Host, _ = os.Hostname()
+	m.CPU = procField("/proc/cpuinfo", "model name")
+	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
+		var n float64
+		fmt.Sscanf(kb, "%f", &n)
+		m.MemoryGiB = fmt.Sprintf("%.1f", n/(1<<20))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			m.Load = f[0]
+		}
+	}
+	return m
+}
+
+func procField(file, name string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		k, v, ok := strings.Cut(s.Text(), ":")
+		if ok && strings.TrimSpace(k) == name {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func serverVersion(ctx context.Context, wh *warehouse.Warehouse) (string, error) {
+	var v string
+	err := wh.Conn().QueryRow(ctx, "SELECT version()").Scan(&v)
+	return v, err
+}
+
+func count(ctx context.Context, wh *warehouse.Warehouse, query string) (uint64, error) {
+	var n uint64
+	err := wh.Conn().QueryRow(ctx, query).Scan(&n)
+	return n, err
+}
+
+// lag returns how many messages of the topics the group has not committed
+// yet, summed over partitions (a partition without a commit lags by all).
+func lag(ctx context.Context, client *kafka.Client, group string, topics []string) (int64, error) {
+	ends, err := endOffsets(ctx, client, topics)
+	if err != nil {
+		return 0, err
+	}
+	fetch := map[string][]int{}
+	for topic, parts := range ends {
+		for p := range parts {
+			fetch[topic] = append(fetch[topic], p)
+		}
+	}
+	committed, err := client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: group, Topics: fetch})
+	if err != nil {
+		return 0, fmt.Errorf("fetch the committed offsets of group %s: %w", group, err)
+	}
+	var n int64
+	for topic, parts := range ends {
+		done := map[int]int64{}
+		for _, p := range committed.Topics[topic] {
+			done[p.Partition] = max(p.CommittedOffset, 0)
+		}
+		for p, last := range parts {
+			n += last - done[p]
+		}
+	}
+	return n, nil
+}
+
+// endOffsets returns the end offset of every partition of the topics.
+func endOffsets(ctx context.Context, client *kafka.Client, topics []string) (map[string]map[int]int64, error) {
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics})
+	if err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
+	}
+	req := map[string][]kafka.OffsetRequest{}
+	for _, t := range meta.Topics {
+		if t.Error != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", t.Name, t.Error)
+		}
+		for _, p := range t.Partitions {
+			req[t.Name] = append(req[t.Name], kafka.LastOffsetOf(p.ID))
+		}
+	}
+	last, err := client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: req})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", err)
+	}
+	out := map[string]map[int]int64{}
+	for topic, parts := range last.Topics {
+		out[topic] = map[int]int64{}
+		for _, p := range parts {
+			if p.Error != nil {
+				return nil, fmt.Errorf("last offset of %s/%d: %w", topic, p.Partition, p.Error)
+			}
+			out[topic][p.Partition] = p.LastOffset
+		}
+	}
+	return out, nil
+}
+
+// waitConsumed polls until the group has committed every message of the
+// topics, the pipeline ends (done), or nothing moves for stallTimeout.
+func waitConsumed(ctx context.Context, brokers []string, group string, topics []string, done <-chan struct{}) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	best, since := int64(-1), time.Now()
+	for {
+		n, err := lag(ctx, client, group, topics)
+		if err == nil && n == 0 {
+			return nil
+		}
+		if err == nil && (best < 0 || n < best) {
+			best, since = n, time.Now()
+		}
+		if time.Since(since) > stallTimeout {
+			return fmt.Errorf("no progress for %s (lag %d, last error %v)", stallTimeout, best, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done:
+			return fmt.Errorf("the pipeline stopped before consuming everything (lag %d)", best)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// appendResult appends the run as one JSON line.
+func appendResult(path string, res Result) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	line, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

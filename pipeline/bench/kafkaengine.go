@@ -1,0 +1,119 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/warehouse"
+)
+
+// The comparison: ClickHouse's Kafka table engine (default settings, one
+// consumer) reading the CDR topic, a materialized view converting each row
+// into the columns of the pipeline's cdr table, into a table with cdr's
+// engine, partitioning and sorting key. The view has no validation, no
+// dedup, no DLQ and no signals.
+const (
+	engineQueue = `CREATE TABLE {db}.ch_cdr_queue (
+    event_id String, msisdn String, peer String, direction String, start_time String,
+    duration_s Int64, peer_network String, forward_to String, cell_id String
+) ENGINE = Kafka SETTINGS kafka_broker_list = '{brokers}', kafka_topic_list = '{topic}',
+    kafka_group_name = '{group}', kafka_format = 'JSONEachRow'`
+	engineTarget = `CREATE TABLE {db}.ch_cdr (
+    event_id String, msisdn String, peer String, peer_network String, network_derived UInt8,
+    direction Enum8('MO' = 1, 'MT' = 2, 'FWD' = 3), start_time DateTime, day Date, duration_s UInt32,
+    forward_to String, cell_id String, kafka_partition Int32, kafka_offset Int64, ingested_at DateTime
+) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (msisdn, start_time, event_id)`
+	engineView = `CREATE MATERIALIZED VIEW {db}.ch_cdr_mv TO {db}.ch_cdr AS
+SELECT event_id, msisdn, peer, peer_network, toUInt8(0) AS network_derived,
+    CAST(direction AS Enum8('MO' = 1, 'MT' = 2, 'FWD' = 3)) AS direction,
+    parseDateTimeBestEffort(start_time) AS start_time, toDate(start_time) AS day,
+    toUInt32(duration_s) AS duration_s, forward_to, cell_id, toInt32(0) AS kafka_partition,
+    toInt64(0) AS kafka_offset, now() AS ingested_at
+FROM {db}.ch_cdr_queue`
+)
+
+// kafkaEngine times ClickHouse's Kafka engine ingesting every message of
+// topic, from creating the materialized view (which starts consumption)
+// until the target table holds them all. The engine's consumer group gets
+// offset 0 committed on every partition first: that makes librdkafka start
+// at the beginning of the pre-loaded topic without a server-side
+// auto_offset_reset setting. It drops the engine's tables afterwards so they
+// consume nothing more.
+func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, brokers []string, topic string, log zerolog.Logger) (int64, time.Duration, error) {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	ends, err := endOffsets(ctx, client, []string{topic})
+	if err != nil {
+		return 0, 0, err
+	}
+	var total int64
+	var commits []kafka.OffsetCommit
+	for p, last := range ends[topic] {
+		total += last
+		commits = append(commits, kafka.OffsetCommit{Partition: p, Offset: 0})
+	}
+	suffix := make([]byte, 4)
+	rand.Read(suffix)
+	group := "clickhouse-bench-" + hex.EncodeToString(suffix)
+	cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
+		Topics: map[string][]kafka.OffsetCommit{topic: commits}})
+	if err != nil {
+		return 0, 0, fmt.Errorf("commit offset 0 for the engine's group: %w", err)
+	}
+	for _, ps := range cr.Topics {
+		for _, p := range ps {
+			if p.Error != nil {
+				return 0, 0, fmt.Errorf("commit offset 0 for the engine's group, partition %d: %w", p.Partition, p.Error)
+			}
+		}
+	}
+
+	db := wh.Database()
+	r := strings.NewReplacer("{db}", db, "{brokers}", strings.Join(brokers, ","), "{topic}", topic, "{group}", group)
+	conn := wh.Conn()
+	defer func() {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		for _, t := range []string{"ch_cdr_mv", "ch_cdr_queue"} {
+			if err := conn.Exec(c, "DROP TABLE IF EXISTS "+db+"."+t); err != nil {
+				log.Warn().Err(err).Str("table", t).Msg("could not drop the Kafka engine's table")
+			}
+		}
+	}()
+	for _, q := range []string{engineQueue, engineTarget} {
+		if err := conn.Exec(ctx, r.Replace(q)); err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", strings.SplitN(r.Replace(q), "(", 2)[0], err)
+		}
+	}
+	start := time.Now()
+	if err := conn.Exec(ctx, r.Replace(engineView)); err != nil {
+		return 0, 0, fmt.Errorf("create the materialized view: %w", err)
+	}
+	best, since := uint64(0), time.Now()
+	for {
+		n, err := count(ctx, wh, "SELECT count() FROM "+db+".ch_cdr")
+		if err != nil {
+			return 0, 0, err
+		}
+		if int64(n) >= total {
+			return total, time.Since(start), nil
+		}
+		if n > best {
+			best, since = n, time.Now()
+		}
+		if time.Since(since) > stallTimeout {
+			return 0, 0, fmt.Errorf("the Kafka engine stored %d of %d rows and nothing more for %s", n, total, stallTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
