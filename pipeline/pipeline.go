@@ -114,7 +114,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Str("clickhouse", cfg.ClickHouse.Addr).Str("database", cfg.ClickHouse.Database).
 		Str("http", ln.Addr().String()).Msg("pipeline started")
 
-	sched, err := newDailyScheduler(cfg, wh, alerts.NewPublisher(wh, writer, t.Name(t.Warnings)), group, log)
+	sched, err := newDailyScheduler(cfg, wh, alerts.NewPublisher(wh, writer, t.Name(t.Warnings)), group, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -191,13 +191,14 @@ func NumberPlan(r config.Rules) *numbering.Plan {
 // Only the group's leader (the holder of partition 0) runs it, so several
 // instances evaluate each day once, and another takes over when the leader
 // dies; after each day it takes the month's tier snapshot if not taken yet.
-func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Publisher, group *consumers.Group,
+func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Publisher, group *consumers.Group, metrics *ops.Metrics,
 	log zerolog.Logger) (*daily.Scheduler, error) {
 	scfg, err := daily.SchedulerConfigFrom(cfg)
 	if err != nil {
 		return nil, err
 	}
 	scfg.Leader = group.Leader
+	scfg.OnRun = func(res daily.Result, err error) { metrics.DailyRun(res.Duration, res.Published, err) }
 	scfg.AfterDay = func(ctx context.Context, day time.Time) error {
 		// The run just after midnight on the 1st opens the new month: its
 		// snapshot (拍照) of the high-value base is taken then, once.

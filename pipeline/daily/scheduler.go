@@ -49,6 +49,9 @@ type SchedulerConfig struct {
 	// (the monthly snapshot hangs here); its failure is retried like the
 	// evaluation's.
 	AfterDay func(ctx context.Context, day time.Time) error
+	// OnRun, when set, is told the outcome of every evaluation, scheduled
+	// or on demand (metrics hang here).
+	OnRun func(res Result, err error)
 }
 
 // SchedulerConfigFrom takes the schedule, time zone and thresholds from the
@@ -169,6 +172,9 @@ func (s *Scheduler) RunDay(ctx context.Context, day time.Time) (Result, error) {
 	defer s.mu.Unlock()
 	s.log.Info().Str("day", day0(date(day))).Msg("daily evaluation started")
 	res, err := Evaluate(ctx, day, s.src, s.pub, s.cfg.Evaluate)
+	if s.cfg.OnRun != nil {
+		s.cfg.OnRun(res, err)
+	}
 	if err != nil {
 		return res, err
 	}

@@ -225,3 +225,25 @@ func TestSchedulerLeaderAndAfterDay(t *testing.T) {
 		t.Fatalf("the leader evaluated %v and ran the hook for %v, want one evaluation and [2026-11-30]", src.days, after)
 	}
 }
+
+func TestSchedulerReportsEveryRun(t *testing.T) {
+	var got []int
+	cfg := SchedulerConfig{Schedule: config.DefaultDailySchedule, Evaluate: testConfig(),
+		OnRun: func(res Result, err error) {
+			if err != nil {
+				t.Errorf("run failed: %v", err)
+			}
+			got = append(got, res.Published)
+		}}
+	pub := &fakePublisher{}
+	s, err := NewScheduler(cfg, population(), pub, &fakeClock{now: time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai)}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RunDay(context.Background(), time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != len(pub.rows()) || got[0] == 0 {
+		t.Errorf("OnRun saw %v, published %d", got, len(pub.rows()))
+	}
+}
