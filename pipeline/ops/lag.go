@@ -2,11 +2,12 @@ package ops
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/lag"
 )
 
 // DefaultLagInterval is how often the lag monitor asks the brokers.
@@ -72,41 +73,7 @@ func (l *LagMonitor) Run(ctx context.Context) error {
 // partition. A partition the group never committed lags by everything it
 // holds.
 func (l *LagMonitor) Measure(ctx context.Context, partitions map[string][]int) (map[string]map[int]int64, error) {
-	out := map[string]map[int]int64{}
-	ends := map[string][]kafka.OffsetRequest{}
-	for topic, ps := range partitions {
-		for _, p := range ps {
-			ends[topic] = append(ends[topic], kafka.LastOffsetOf(p))
-		}
-	}
-	if len(ends) == 0 {
-		return out, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	last, err := l.client.ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: ends})
-	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", err)
-	}
-	committed, err := l.client.OffsetFetch(ctx, &kafka.OffsetFetchRequest{GroupID: l.group, Topics: partitions})
-	if err != nil {
-		return nil, fmt.Errorf("fetch committed offsets of group %s: %w", l.group, err)
-	}
-	if committed.Error != nil {
-		return nil, fmt.Errorf("fetch committed offsets of group %s: %w", l.group, committed.Error)
-	}
-	for topic, parts := range last.Topics {
-		done := map[int]int64{}
-		for _, p := range committed.Topics[topic] {
-			done[p.Partition] = max(p.CommittedOffset, 0)
-		}
-		out[topic] = map[int]int64{}
-		for _, p := range parts {
-			if p.Error != nil {
-				return nil, fmt.Errorf("high watermark of %s/%d: %w", topic, p.Partition, p.Error)
-			}
-			out[topic][p.Partition] = max(p.LastOffset-done[p.Partition], 0)
-		}
-	}
-	return out, nil
+	return lag.Partitions(ctx, l.client, l.group, partitions)
 }
