@@ -80,14 +80,7 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 		}
 		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CDRRow, warehouse.WarningRow], func(), error) {
-		st, err := realtime.RestoreCDR(ctx, d.State, d.Rules, topic, partition, offset)
-		if err != nil {
-			return nil, nil, err
-		}
-		return observeWarnings(st.Observe), nil, nil
-	}
-	return newConsumer(topic, d, decode, store, observe, d.Warnings)
+	return newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreCDR), d.Warnings)
 }
 
 // NewBilling returns the consumer of the billing.events topic.
@@ -120,14 +113,7 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 		// A bill can change the tier of a subscriber whose profile names none.
 		return d.Store.RefreshSubscribers(ctx, mapKeys(billed), d.TierRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.BillingRow, warehouse.WarningRow], func(), error) {
-		st, err := realtime.RestoreBilling(ctx, d.State, d.Rules, topic, partition, offset)
-		if err != nil {
-			return nil, nil, err
-		}
-		return observeWarnings(st.Observe), nil, nil
-	}
-	return newConsumer(topic, d, decode, store, observe, d.Warnings)
+	return newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreBilling), d.Warnings)
 }
 
 // NewCRM returns the consumer of the crm.events topic; it keeps the
@@ -159,14 +145,7 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 		}
 		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns), d.TierRules)
 	}
-	observe := func(ctx context.Context, partition int, offset int64) (Observer[warehouse.CRMRow, warehouse.WarningRow], func(), error) {
-		st, err := realtime.RestoreCRM(ctx, d.State, d.Rules, topic, partition, offset)
-		if err != nil {
-			return nil, nil, err
-		}
-		return observeWarnings(st.Observe), nil, nil
-	}
-	return newConsumer(topic, d, decode, store, observe, d.Warnings)
+	return newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreCRM), d.Warnings)
 }
 
 func mapKeys[K comparable](m map[K]struct{}) []K {
@@ -177,8 +156,17 @@ func mapKeys[K comparable](m map[K]struct{}) []K {
 	return out
 }
 
-// observeWarnings adapts a real-time state, which never rejects an event,
-// to an Observer.
-func observeWarnings[R any](observe func(*R) []warehouse.WarningRow) Observer[R, warehouse.WarningRow] {
-	return func(r *R) ([]warehouse.WarningRow, error) { return observe(r), nil }
+// restoring builds a topic's observer factory from its real-time state:
+// restored per partition on assignment, never rejecting an event.
+func restoring[R any, S interface {
+	Observe(*R) []warehouse.WarningRow
+}](topic string, d Deps,
+	restore func(context.Context, realtime.Store, realtime.Rules, string, int, int64) (S, error)) ObserverFactory[R, warehouse.WarningRow] {
+	return func(ctx context.Context, partition int, offset int64) (Observer[R, warehouse.WarningRow], func(), error) {
+		st, err := restore(ctx, d.State, d.Rules, topic, partition, offset)
+		if err != nil {
+			return nil, nil, err
+		}
+		return func(r *R) ([]warehouse.WarningRow, error) { return st.Observe(r), nil }, nil, nil
+	}
 }

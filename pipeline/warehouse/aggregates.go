@@ -188,14 +188,9 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 	if len(msisdns) == 0 {
 		return nil
 	}
-	touched, err := ext.NewTable("touched", ext.Column("msisdn", column.Type("String")))
+	touched, err := msisdnTable(msisdns)
 	if err != nil {
-		return err
-	}
-	for _, m := range msisdns {
-		if err := touched.Append(m); err != nil {
-			return fmt.Errorf("refresh subscribers: %w", err)
-		}
+		return fmt.Errorf("refresh subscribers: %w", err)
 	}
 	err = w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(refreshSubscribersSQL),
 		tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, w.ver.next())
