@@ -206,9 +206,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	defer wh.Close()
 	if !cfg.Keep {
 		defer func() {
-			drop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
-			defer cancel()
-			if err := wh.Conn().Exec(drop, "DROP DATABASE IF EXISTS "+pcfg.ClickHouse.Database); err != nil {
+			if err := wh.DropDatabase(ctx, 60*time.Second); err != nil {
 				log.Warn().Err(err).Msg("could not drop the scratch database")
 			}
 		}()

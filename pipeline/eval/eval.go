@@ -152,9 +152,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 	defer wh.Close()
 	if !cfg.Keep {
 		defer func() {
-			drop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-			defer cancel()
-			if err := wh.Conn().Exec(drop, "DROP DATABASE IF EXISTS "+pcfg.ClickHouse.Database); err != nil {
+			if err := wh.DropDatabase(ctx, 30*time.Second); err != nil {
 				log.Warn().Err(err).Str("database", pcfg.ClickHouse.Database).Msg("could not drop the scratch database")
 			}
 		}()

@@ -319,6 +319,15 @@ func (w *Warehouse) onHost(ctx context.Context, addr string, f func(driver.Conn)
 	return f(conn)
 }
 
+// DropDatabase drops the warehouse's database and everything in it; the
+// scratch runs of eval and bench clean up with it. It does not depend on ctx
+// being alive, only bounded by timeout.
+func (w *Warehouse) DropDatabase(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+	defer cancel()
+	return w.conn.Exec(ctx, "DROP DATABASE IF EXISTS "+w.db)
+}
+
 // SchemaVersion returns the highest applied migration, 0 when none.
 func (w *Warehouse) SchemaVersion(ctx context.Context) (int, error) {
 	var v uint32
