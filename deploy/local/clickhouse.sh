@@ -48,6 +48,9 @@ die() {
     exit 1
 }
 
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
     sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
@@ -59,31 +62,7 @@ check_port() {
     fi
 }
 
-# Path of a binary, also looking in sbin directories that a non-root PATH may lack.
-find_bin() {
-    local name=$1 dir
-    if command -v "$name" >/dev/null 2>&1; then
-        command -v "$name"
-        return 0
-    fi
-    for dir in /usr/sbin /usr/bin /sbin /usr/local/bin; do
-        if [[ -x "$dir/$name" ]]; then
-            printf '%s\n' "$dir/$name"
-            return 0
-        fi
-    done
-    return 1
-}
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "installing packages needs root: run '$*' as root, or install sudo"
-    fi
-}
 
 installed() {
     find_bin clickhouse-server >/dev/null && find_bin clickhouse-client >/dev/null
@@ -95,13 +74,7 @@ cmd_install() {
         [[ -n "$quiet" ]] || log "clickhouse-server and clickhouse-client already installed"
         return 0
     fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "clickhouse-server/clickhouse-client are missing and apt-get is not available; install ClickHouse by hand"
-    log "installing clickhouse-server and clickhouse-client with apt-get"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
-        die "apt-get update failed; check the network/apt sources and retry"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q clickhouse-server clickhouse-client ||
-        die "apt-get install clickhouse-server clickhouse-client failed; see the apt output above"
+    apt_install clickhouse-server clickhouse-client
     installed || die "apt-get finished but clickhouse-server/clickhouse-client are still not found"
 }
 

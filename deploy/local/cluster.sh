@@ -59,6 +59,9 @@ die() {
     exit 1
 }
 
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
     sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
@@ -81,31 +84,7 @@ node_tcp_port() {
 node_http_port() { echo $(($(node_tcp_port "$1") + 23)); }
 node_interserver_port() { echo $(($(node_tcp_port "$1") + 9)); }
 
-# Path of a binary, also looking in sbin directories that a non-root PATH may lack.
-find_bin() {
-    local name=$1 dir
-    if command -v "$name" >/dev/null 2>&1; then
-        command -v "$name"
-        return 0
-    fi
-    for dir in /usr/sbin /usr/bin /sbin /usr/local/bin; do
-        if [[ -x "$dir/$name" ]]; then
-            printf '%s\n' "$dir/$name"
-            return 0
-        fi
-    done
-    return 1
-}
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "installing packages needs root: run '$*' as root, or install sudo"
-    fi
-}
 
 zk_installed() {
     local jar
@@ -128,15 +107,9 @@ cmd_install() {
         [[ -n "$quiet" ]] || log "zookeeper and clickhouse-server already installed"
         return 0
     fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "ZooKeeper is missing and apt-get is not available; install Debian's zookeeper package (or ZooKeeper 3.5+ and a JRE) by hand"
     # Debian's `zookeeper` package has the server; `zookeeperd` only adds a systemd unit, which
     # this script does not use: it runs the server itself, with its own config, data and port.
-    log "installing zookeeper with apt-get"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
-        die "apt-get update failed; check the network/apt sources and retry"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q zookeeper ||
-        die "apt-get install zookeeper failed; see the apt output above"
+    apt_install zookeeper
     zk_installed || die "apt-get finished but the ZooKeeper jars (${ZK_CLASSPATH_JARS[*]}) or java are still not found"
 }
 

@@ -22,28 +22,17 @@ die() {
     exit 1
 }
 
+# shellcheck source=deploy/local/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 usage() {
     sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-as_root() {
-    if [[ "$(id -u)" -eq 0 ]]; then
-        "$@"
-    elif command -v sudo >/dev/null 2>&1; then
-        sudo "$@"
-    else
-        die "installing packages needs root: run '$*' as root, or install sudo"
-    fi
-}
 
 have() {
-    local name=$1 dir
-    [[ $name == /* ]] && { [[ -e $name ]]; return; }
-    command -v "$name" >/dev/null 2>&1 && return 0
-    for dir in /usr/sbin /usr/bin /sbin /usr/local/bin; do
-        [[ -x "$dir/$name" ]] && return 0
-    done
-    return 1
+    [[ $1 == /* ]] && { [[ -e $1 ]]; return; }
+    find_bin "$1" >/dev/null
 }
 
 cmd_install() {
@@ -55,13 +44,7 @@ cmd_install() {
         log "all tools already installed"
         return 0
     fi
-    command -v apt-get >/dev/null 2>&1 ||
-        die "missing packages (${missing[*]}) and apt-get is not available; install them by hand"
-    log "installing: ${missing[*]}"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q ||
-        die "apt-get update failed; check the network/apt sources and retry"
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" ||
-        die "apt-get install ${missing[*]} failed; see the apt output above"
+    apt_install "${missing[@]}"
     for entry in "${TOOLS[@]}"; do
         have "${entry%%:*}" || die "'${entry%%:*}' still not found after installing ${entry#*:}"
     done
