@@ -63,10 +63,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	defer writer.Close()
 	t := cfg.Topics
 	plan := NumberPlan(cfg.Rules)
+	// One publisher for every warning, real-time and daily.
+	warnings := alerts.NewPublisher(store, writer, t.Name(t.Warnings))
 	deps := consumers.Deps{
 		Store:       store,
 		DeadLetters: consumers.NewDeadLetterQueue(writer, store, config.DLQSuffix),
-		Warnings:    alerts.NewPublisher(store, writer, t.Name(t.Warnings)),
+		Warnings:    warnings,
 		State:       wh,
 		Rules:       RealtimeRules(cfg.Rules, plan),
 		Readers:     consumers.PartitionReaders(cfg.Kafka.Brokers, nil, cfg.Ingest.MaxMessageBytes),
@@ -80,7 +82,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Log: log,
 	}
 	taskOut := tasks.NewPublisher(store, writer, t.Name(t.Tasks))
-	owner := tasks.NewOwner(cfg.Tasks, store, taskOut, systemClock{}, log)
+	owner := tasks.NewOwner(cfg.Tasks, store, taskOut, daily.SystemClock{}, log)
 	group := consumers.NewGroup(consumers.GroupConfig{
 		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, StartOffset: startOffset(cfg.Kafka.StartOffset),
 	}, log,
@@ -114,7 +116,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Str("clickhouse", cfg.ClickHouse.Addr).Str("database", cfg.ClickHouse.Database).
 		Str("http", ln.Addr().String()).Msg("pipeline started")
 
-	sched, err := newDailyScheduler(cfg, wh, alerts.NewPublisher(wh, writer, t.Name(t.Warnings)), group, metrics, log)
+	sched, err := newDailyScheduler(cfg, wh, warnings, group, metrics, log)
 	if err != nil {
 		return err
 	}
@@ -207,11 +209,6 @@ func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Pub
 	}
 	return daily.NewScheduler(scfg, wh, pub, daily.SystemClock{}, log)
 }
-
-// systemClock is the wall clock, for escalation and the daily schedule.
-type systemClock struct{}
-
-func (systemClock) Now() time.Time { return time.Now() }
 
 // RealtimeRules configures the real-time signals from the rules.
 func RealtimeRules(r config.Rules, plan *numbering.Plan) realtime.Rules {
