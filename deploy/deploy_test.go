@@ -20,6 +20,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/ops"
 )
 
@@ -44,7 +45,7 @@ func knownVars() map[string]bool {
 }
 
 // secretVars must come from a secret, never from a literal in a file here.
-var secretVars = []string{"CHURNWATCH_CLICKHOUSE_PASSWORD", "CHURNWATCH_HTTP_TOKEN"}
+var secretVars = []string{"CHURNWATCH_KAFKA_SASL_PASSWORD", "CHURNWATCH_CLICKHOUSE_PASSWORD", "CHURNWATCH_HTTP_TOKEN"}
 
 // requiredVars must be set by every container running `churnwatch run`.
 var requiredVars = []string{"CHURNWATCH_KAFKA_BROKERS", "CHURNWATCH_CLICKHOUSE_ADDR",
@@ -133,7 +134,7 @@ func TestRoutes(t *testing.T) {
 	metrics := ops.NewMetrics(reg, ops.ReadBuild())
 	h := ops.NewHandler(ops.HandlerConfig{
 		Token: dummySecret, Gatherer: reg, Metrics: metrics,
-		Health: ops.NewHealth(failingPinger{}, []string{"127.0.0.1:1"}, []string{"t"}, metrics, 0),
+		Health: ops.NewHealth(failingPinger{}, kafkaconn.Conn{Brokers: []string{"127.0.0.1:1"}}, []string{"t"}, metrics, 0),
 		Log:    zerolog.Nop(),
 	})
 	get := func(path string, token bool) int {

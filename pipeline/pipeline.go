@@ -23,6 +23,7 @@ import (
 	"churnwatch/pipeline/alerts"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/numbering"
 	"churnwatch/pipeline/ops"
 	"churnwatch/pipeline/realtime"
@@ -39,6 +40,12 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return err
 	}
 	if err := ops.CheckExposure(cfg.HTTP.Addr, cfg.HTTP.Token); err != nil {
+		return err
+	}
+	// Every Kafka connection below goes through kconn: TLS and SASL apply
+	// to the group, the readers, the writer and the admin clients alike.
+	kconn, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
 		return err
 	}
 	wh, err := OpenWarehouse(ctx, cfg.ClickHouse, log)
@@ -59,7 +66,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	metrics := ops.NewMetrics(registry, ops.ReadBuild())
 	store := metrics.Warehouse(wh)
 
-	writer := NewWriter(cfg.Kafka.Brokers)
+	writer := NewWriter(kconn)
 	defer writer.Close()
 	t := cfg.Topics
 	plan := NumberPlan(cfg.Rules)
@@ -71,7 +78,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Warnings:    warnings,
 		State:       wh,
 		Rules:       RealtimeRules(cfg.Rules, plan),
-		Readers:     consumers.PartitionReaders(cfg.Kafka.Brokers, nil, cfg.Ingest.MaxMessageBytes),
+		Readers:     consumers.PartitionReaders(kconn.Brokers, kconn.Dialer(), cfg.Ingest.MaxMessageBytes),
 		Plan:        plan,
 		Location:    loc,
 		DailyRules: warehouse.DailyRules{HomeNetwork: cfg.Rules.HomeNetwork, HotlineNumbers: cfg.Rules.HotlineNumbers,
@@ -84,7 +91,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	taskOut := tasks.NewPublisher(store, writer, t.Name(t.Tasks))
 	owner := tasks.NewOwner(cfg.Tasks, store, taskOut, daily.SystemClock{}, log)
 	group := consumers.NewGroup(consumers.GroupConfig{
-		Brokers: cfg.Kafka.Brokers, GroupID: cfg.Kafka.GroupID, StartOffset: startOffset(cfg.Kafka.StartOffset),
+		Brokers: kconn.Brokers, GroupID: cfg.Kafka.GroupID, StartOffset: startOffset(cfg.Kafka.StartOffset),
+		Dialer: kconn.Dialer(),
 	}, log,
 		consumers.NewCDR(t.Name(t.CDR), deps).Instrument(metrics),
 		consumers.NewBilling(t.Name(t.Billing), deps).Instrument(metrics),
@@ -92,16 +100,16 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		consumers.NewWarnings(t.Name(t.Warnings), owner, taskOut, deps).Instrument(metrics),
 		consumers.NewTaskUpdates(t.Name(t.TaskUpdates), owner, taskOut, deps).Instrument(metrics),
 	)
-	lag := ops.NewLagMonitor(cfg.Kafka.Brokers, cfg.Kafka.GroupID, 0, metrics, log)
+	lag := ops.NewLagMonitor(kconn, cfg.Kafka.GroupID, 0, metrics, log)
 	// The dashboard's live stream follows churn.warnings itself, not this
 	// process's publisher: it shows the warnings of every instance of the
 	// group and of `churnwatch daily` runs elsewhere, like `warnings tail`.
-	hub := ops.NewHub(ops.NewTailer(ops.TailConfig{Brokers: cfg.Kafka.Brokers, Topic: t.Name(t.Warnings)}), log)
+	hub := ops.NewHub(ops.NewTailer(ops.TailConfig{Conn: kconn, Topic: t.Name(t.Warnings)}), log)
 	handler := ops.NewHandler(ops.HandlerConfig{
 		Token:    cfg.HTTP.Token,
 		Gatherer: registry,
 		Metrics:  metrics,
-		Health: ops.NewHealth(wh, cfg.Kafka.Brokers,
+		Health: ops.NewHealth(wh, kconn,
 			append(t.Inputs(), t.Name(t.Warnings), t.Name(t.TaskUpdates)), metrics, 0),
 		Hub:      hub,
 		Reader:   ops.NewReader(wh.Conn(), wh.Database(), loc),
@@ -122,6 +130,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	}
 
 	eg, egCtx := errgroup.WithContext(ctx)
+	eg.Go(func() error { return refused(egCtx, kconn, log) })
 	eg.Go(func() error { return sched.Run(egCtx) })
 	srv := ops.NewHTTPServer(egCtx, handler)
 	eg.Go(func() error { return group.Run(egCtx) })
@@ -146,13 +155,17 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 }
 
 // OpenWarehouse connects to ClickHouse, waiting with capped backoff while
-// it is unreachable. It returns nil, nil when ctx ends first.
+// it is unreachable. It returns nil, nil when ctx ends first, and the error
+// at once when the server refuses the credentials or the certificate.
 func OpenWarehouse(ctx context.Context, cfg config.ClickHouse, log zerolog.Logger) (*warehouse.Warehouse, error) {
 	backoff := 200 * time.Millisecond
 	for {
 		wh, err := warehouse.Open(ctx, cfg, log)
 		if err == nil {
 			return wh, nil
+		}
+		if warehouse.Refused(err) {
+			return nil, err
 		}
 		log.Warn().Err(err).Str("clickhouse", cfg.Addr).Dur("retry_in", backoff).Msg("waiting for ClickHouse")
 		select {
@@ -164,12 +177,29 @@ func OpenWarehouse(ctx context.Context, cfg config.ClickHouse, log zerolog.Logge
 	}
 }
 
+// refused stops the pipeline when the brokers refuse its connection (a
+// wrong SASL password, an untrusted certificate): retrying cannot fix that,
+// so it fails with what to change instead of retrying for ever. An
+// unreachable broker is an outage: the consumers wait for it.
+func refused(ctx context.Context, kconn kafkaconn.Conn, log zerolog.Logger) error {
+	err := kconn.Check(ctx)
+	switch {
+	case err == nil || ctx.Err() != nil:
+		return nil
+	case kafkaconn.Rejected(err):
+		return err
+	}
+	log.Warn().Err(err).Msg("kafka is not reachable yet; the consumers wait for it")
+	return nil
+}
+
 // NewWriter returns a kafka-go writer for the pipeline's outputs: keyed
 // messages partitioned like Kafka's Java clients (murmur2), acknowledged by
 // all in-sync replicas before WriteMessages returns, batches sent promptly.
-func NewWriter(brokers []string) *kafka.Writer {
+func NewWriter(conn kafkaconn.Conn) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
+		Addr:         kafka.TCP(conn.Brokers...),
+		Transport:    conn.Transport(),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 5 * time.Millisecond,

@@ -1,11 +1,13 @@
 package schemas
 
 import (
-	"encoding/json"
-	"regexp"
+	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Bounds on event times: anything outside is a producer bug, and ClickHouse's
@@ -19,22 +21,33 @@ var (
 // calls into partial records.
 const MaxDurationS = 86400
 
-var (
-	msisdnRe = regexp.MustCompile(`^1[0-9]{10}$`)
-	numberRe = regexp.MustCompile(`^\+?[0-9]{1,32}$`)
-	monthRe  = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
+// Longest accepted strings, in characters. A message within the consumer's
+// size limit could still carry an identifier tens of kilobytes long, which
+// would land in ClickHouse sorting keys; nothing legitimate comes close.
+const (
+	MaxIDLength   = 256  // identifiers and short labels (event_id, cell_id, region, ...)
+	MaxNoteLength = 4096 // free text (a task update's note)
 )
 
 // NormalizeMSISDN strips a +86 or 86 country prefix and checks that what is
 // left is an 11-digit mainland mobile number starting with 1.
 func NormalizeMSISDN(s string) (string, bool) {
 	switch {
-	case len(s) == 14 && strings.HasPrefix(s, "+86"):
+	case len(s) == 14 && s[:3] == "+86":
 		s = s[3:]
-	case len(s) == 13 && strings.HasPrefix(s, "86"):
+	case len(s) == 13 && s[:2] == "86":
 		s = s[2:]
 	}
-	return s, msisdnRe.MatchString(s)
+	return s, len(s) == 11 && s[0] == '1' && allDigits(s)
+}
+
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // MaskMSISDN hides the middle digits of a subscriber number for logs:
@@ -46,12 +59,55 @@ func MaskMSISDN(s string) string {
 	return s[:3] + "****" + s[len(s)-4:]
 }
 
+// unmarshal decodes one message into v, a pointer to a raw* struct. The JSON
+// layer rejects duplicate keys (encoding/json would silently keep the last
+// one, so a message could mean two things), invalid UTF-8, lone surrogates
+// and trailing data.
 func unmarshal(data []byte, v any) error {
+	if i := firstNonSpace(data); i == len(data) {
+		return &FieldError{Reason: "message is empty"}
+	} else if data[i] != '{' {
+		// Say what it is when it is valid JSON but not an object (null would
+		// otherwise decode into an empty struct).
+		if val := jsontext.Value(data); val.IsValid() {
+			return &FieldError{Reason: "message must be a JSON object, got " + kindName(val.Kind())}
+		}
+	}
 	if !utf8.Valid(data) {
-		return &FieldError{Reason: "message is not valid UTF-8"}
+		return &FieldError{Reason: fmt.Sprintf("message is not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(data))}
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return jsonError(err)
+	}
+	return nil
+}
+
+func firstNonSpace(data []byte) int {
+	for i, c := range data {
+		if c != ' ' && c != '\t' && c != '\n' && c != '\r' {
+			return i
+		}
+	}
+	return len(data)
+}
+
+func invalidUTF8At(data []byte) int {
+	for i := 0; i < len(data); {
+		r, n := utf8.DecodeRune(data[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(data)
+}
+
+// checkLength refuses a string longer than max characters. Counting runes
+// only happens for strings longer than max bytes, so short values cost one
+// comparison.
+func checkLength(field, s string, max int) error {
+	if len(s) > max && utf8.RuneCountInString(s) > max {
+		return fieldErr(field, "longer than %d characters (%d bytes): %s", max, len(s), quote(s))
 	}
 	return nil
 }
@@ -60,41 +116,79 @@ func requireString(field string, p *string) (string, error) {
 	if p == nil || *p == "" {
 		return "", missing(field)
 	}
-	return *p, nil
+	return *p, checkLength(field, *p, MaxIDLength)
+}
+
+// optionalString returns the value of an optional string field, "" when it
+// is absent or null.
+func optionalString(field string, p *string, max int) (string, error) {
+	if p == nil {
+		return "", nil
+	}
+	return *p, checkLength(field, *p, max)
 }
 
 func requireMSISDN(p *string) (string, error) {
-	raw, err := requireString("msisdn", p)
-	if err != nil {
-		return "", err
+	if p == nil || *p == "" {
+		return "", missing("msisdn")
 	}
-	m, ok := NormalizeMSISDN(raw)
+	m, ok := NormalizeMSISDN(*p)
 	if !ok {
-		return "", fieldErr("msisdn", "not an 11-digit mainland mobile number starting with 1 (optionally +86/86): %s", quote(raw))
+		return "", fieldErr("msisdn", "not an 11-digit mainland mobile number starting with 1 (optionally +86/86): %s", quote(*p))
 	}
 	return m, nil
 }
 
 func requireTime(field string, p *string) (time.Time, error) {
-	raw, err := requireString(field, p)
-	if err != nil {
-		return time.Time{}, err
+	if p == nil || *p == "" {
+		return time.Time{}, missing(field)
 	}
+	raw := *p
 	t, err := time.Parse(time.RFC3339, raw)
-	if err != nil {
+	if err != nil || !validOffset(raw) {
 		return time.Time{}, fieldErr(field, "not an RFC 3339 time with offset (like 2026-11-22T10:00:00+08:00): %s", quote(raw))
 	}
-	if t.Before(minEventTime) || !t.Before(maxEventTime) {
-		return time.Time{}, fieldErr(field, "time %s is outside the accepted range 2000-01-01 to 2099-12-31", quote(raw))
+	switch {
+	case t.Before(minEventTime):
+		return time.Time{}, fieldErr(field, "time %s is before 2000-01-01T00:00:00Z, the earliest accepted", quote(raw))
+	case !t.Before(maxEventTime):
+		return time.Time{}, fieldErr(field, "time %s is after 2099-12-31T23:59:59Z, the latest accepted", quote(raw))
 	}
 	return t, nil
 }
 
+// validOffset checks the numeric offset that time.Parse accepted: it takes
+// offsets such as +24:00 and +08:60, which RFC 3339 forbids and which
+// time.Time's own JSON encoding then refuses to write (a real-time warning
+// carrying such an event's time could never be published, and its batch
+// would be retried forever).
+func validOffset(raw string) bool {
+	if raw[len(raw)-1] == 'Z' {
+		return true
+	}
+	if len(raw) < 6 {
+		return false
+	}
+	off := raw[len(raw)-6:] // ±hh:mm, already checked by time.Parse
+	return off[1] <= '2' && (off[1] < '2' || off[2] <= '3') && off[4] <= '5'
+}
+
+// checkNumber accepts digits with an optional leading +, at most 32 digits.
 func checkNumber(field, s string) error {
-	if !numberRe.MatchString(s) {
+	digits := s
+	if len(digits) > 0 && digits[0] == '+' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 32 || !allDigits(digits) {
 		return fieldErr(field, "not a phone number (digits with an optional leading +): %s", quote(s))
 	}
 	return nil
+}
+
+// validMonth reports whether s is YYYY-MM with a month 01-12.
+func validMonth(s string) bool {
+	return len(s) == 7 && allDigits(s[:4]) && s[4] == '-' &&
+		((s[5] == '0' && s[6] >= '1' && s[6] <= '9') || (s[5] == '1' && s[6] >= '0' && s[6] <= '2'))
 }
 
 func checkDate(field string, p *string) error {
@@ -178,8 +272,8 @@ func DecodeCDR(data []byte) (CDR, error) {
 			return CDR{}, err
 		}
 	}
-	if r.ForwardTo != nil {
-		c.ForwardTo = *r.ForwardTo
+	if c.ForwardTo, err = optionalString("forward_to", r.ForwardTo, MaxIDLength); err != nil {
+		return CDR{}, err
 	}
 	switch {
 	case c.Direction == DirectionFWD && c.ForwardTo == "":
@@ -189,8 +283,8 @@ func DecodeCDR(data []byte) (CDR, error) {
 			return CDR{}, err
 		}
 	}
-	if r.CellID != nil {
-		c.CellID = *r.CellID
+	if c.CellID, err = optionalString("cell_id", r.CellID, MaxIDLength); err != nil {
+		return CDR{}, err
 	}
 	return c, nil
 }
@@ -232,8 +326,8 @@ func DecodeBilling(data []byte) (BillingEvent, error) {
 		return BillingEvent{}, err
 	}
 	b.AmountFen, b.BalanceFen = r.AmountFen, r.BalanceFen
-	if r.Channel != nil {
-		b.Channel = *r.Channel
+	if b.Channel, err = optionalString("channel", r.Channel, MaxIDLength); err != nil {
+		return BillingEvent{}, err
 	}
 	if r.BillMonth != nil {
 		b.BillMonth = *r.BillMonth
@@ -254,7 +348,7 @@ func DecodeBilling(data []byte) (BillingEvent, error) {
 	if b.Type == BillingBill && b.BillMonth == "" {
 		return BillingEvent{}, fieldErr("bill_month", "required for type BILL")
 	}
-	if b.BillMonth != "" && !monthRe.MatchString(b.BillMonth) {
+	if b.BillMonth != "" && !validMonth(b.BillMonth) {
 		return BillingEvent{}, fieldErr("bill_month", "not a month YYYY-MM: %s", quote(b.BillMonth))
 	}
 	return b, nil
@@ -303,11 +397,20 @@ func DecodeCRM(data []byte) (CRMEvent, error) {
 				return CRMEvent{}, err
 			}
 		}
-		for _, d := range []struct {
+		for _, d := range [...]struct {
 			field string
 			value *string
 		}{{"profile.birthday", p.Birthday}, {"profile.promo_end", p.PromoEnd}, {"profile.join_date", p.JoinDate}} {
 			if err = checkDate(d.field, d.value); err != nil {
+				return CRMEvent{}, err
+			}
+		}
+		for _, f := range [...]struct {
+			field string
+			value *string
+		}{{"profile.name", p.Name}, {"profile.region", p.Region}, {"profile.account_manager", p.AccountManager},
+			{"profile.phone_manager", p.PhoneManager}, {"profile.status", p.Status}} {
+			if _, err = optionalString(f.field, f.value, MaxIDLength); err != nil {
 				return CRMEvent{}, err
 			}
 		}
@@ -352,13 +455,14 @@ func DecodeTaskUpdate(data []byte) (TaskUpdate, error) {
 	if u.TS, err = requireTime("ts", r.TS); err != nil {
 		return TaskUpdate{}, err
 	}
-	for _, f := range []struct {
-		dst *string
-		src *string
-	}{{&u.By, r.By}, {&u.To, r.To}, {&u.Note, r.Note}} {
-		if f.src != nil {
-			*f.dst = *f.src
-		}
+	if u.By, err = optionalString("by", r.By, MaxIDLength); err != nil {
+		return TaskUpdate{}, err
+	}
+	if u.To, err = optionalString("to", r.To, MaxIDLength); err != nil {
+		return TaskUpdate{}, err
+	}
+	if u.Note, err = optionalString("note", r.Note, MaxNoteLength); err != nil {
+		return TaskUpdate{}, err
 	}
 	if u.Status == UpdateTransferred && u.To == "" {
 		return TaskUpdate{}, fieldErr("to", "required for status TRANSFERRED (the new assignee)")

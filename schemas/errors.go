@@ -1,10 +1,14 @@
 package schemas
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 	"strings"
+
+	"github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // FieldError says which field of a message was wrong and why. Field is empty
@@ -37,36 +41,96 @@ func quote(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// jsonError turns encoding/json's errors into FieldErrors that name the field
-// and the expected type in words an upstream team can act on.
+// jsonError turns the JSON layer's errors into FieldErrors that name the
+// field and say what was expected, in words an upstream team can act on. The
+// JSON layer's own messages are not used as they are: their wording is not
+// stable across versions.
 func jsonError(err error) error {
-	var typeErr *json.UnmarshalTypeError
-	if errors.As(err, &typeErr) {
-		field := typeErr.Field
-		if field == "" {
-			return &FieldError{Reason: fmt.Sprintf("message must be a JSON object, got %s", typeErr.Value)}
+	var synErr *jsontext.SyntacticError
+	if errors.As(err, &synErr) {
+		field := fieldPath(synErr.JSONPointer)
+		switch {
+		case errors.Is(synErr.Err, jsontext.ErrDuplicateName):
+			return &FieldError{Field: field, Reason: fmt.Sprintf("duplicate key %q (a key may appear only once in an object)", field)}
+		case errors.Is(synErr.Err, io.ErrUnexpectedEOF):
+			return &FieldError{Reason: fmt.Sprintf("not valid JSON: the message ends at byte %d before the object is complete (truncated?)", synErr.ByteOffset)}
+		case synErr.Err != nil && strings.Contains(synErr.Err.Error(), "after top-level value"):
+			return &FieldError{Reason: fmt.Sprintf("not valid JSON: unexpected data after the object at byte %d", synErr.ByteOffset)}
 		}
-		return fieldErr(field, "expected %s, got %s", typeName(typeErr.Type.String()), typeErr.Value)
+		reason := fmt.Sprintf("not valid JSON at byte %d", synErr.ByteOffset)
+		if synErr.Err != nil {
+			reason += ": " + synErr.Err.Error()
+		}
+		return &FieldError{Field: field, Reason: reason}
 	}
-	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) {
-		return &FieldError{Reason: fmt.Sprintf("not valid JSON at byte %d: %v", syntaxErr.Offset, syntaxErr)}
+	var semErr *json.SemanticError
+	if errors.As(err, &semErr) {
+		field := fieldPath(semErr.JSONPointer)
+		if field == "" {
+			return &FieldError{Reason: "message must be a JSON object, got " + kindName(semErr.JSONKind)}
+		}
+		want := "a value of another type"
+		if semErr.GoType != nil {
+			want = typeName(semErr.GoType)
+		}
+		if semErr.JSONKind == '0' && len(semErr.JSONValue) > 0 {
+			if semErr.Err != nil && strings.Contains(semErr.Err.Error(), "out of range") {
+				return fieldErr(field, "number %s is out of range for %s", quote(string(semErr.JSONValue)), want)
+			}
+			return fieldErr(field, "expected %s, got the number %s", want, quote(string(semErr.JSONValue)))
+		}
+		return fieldErr(field, "expected %s, got %s", want, kindName(semErr.JSONKind))
 	}
 	return &FieldError{Reason: "not valid JSON: " + err.Error()}
 }
 
-func typeName(goType string) string {
-	goType = strings.TrimPrefix(goType, "*")
-	switch {
-	case strings.HasPrefix(goType, "int"), strings.HasPrefix(goType, "uint"):
-		return "an integer"
-	case goType == "string":
-		return "a string"
-	case goType == "bool":
+// fieldPath turns a JSON pointer (/profile/tier) into the dotted field name
+// the other errors use (profile.tier).
+func fieldPath(p jsontext.Pointer) string {
+	var sb strings.Builder
+	for tok := range p.Tokens() {
+		if sb.Len() > 0 {
+			sb.WriteByte('.')
+		}
+		sb.WriteString(tok)
+	}
+	return sb.String()
+}
+
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case 'n':
+		return "null"
+	case 't', 'f':
 		return "a boolean"
-	case strings.Contains(goType, "Profile"):
+	case '"':
+		return "a string"
+	case '0':
+		return "a number"
+	case '{', '}':
+		return "an object"
+	case '[', ']':
+		return "an array"
+	default:
+		return "something else"
+	}
+}
+
+func typeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Struct, reflect.Map:
 		return "an object"
 	default:
-		return goType
+		return t.String()
 	}
 }

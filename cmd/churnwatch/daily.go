@@ -13,6 +13,7 @@ import (
 	"churnwatch/pipeline/alerts"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/signals"
 )
 
@@ -55,7 +56,11 @@ func dailyRun(ctx context.Context, cfg config.Config, day time.Time, log zerolog
 	if _, err := wh.Migrate(ctx); err != nil {
 		return fmt.Errorf("apply ClickHouse schema: %w", err)
 	}
-	writer := pipeline.NewWriter(cfg.Kafka.Brokers)
+	kconn, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	writer := pipeline.NewWriter(kconn)
 	defer writer.Close()
 	topic := cfg.Topics.Name(cfg.Topics.Warnings)
 	s, err := daily.NewScheduler(scfg, wh, alerts.NewPublisher(wh, writer, topic), daily.SystemClock{}, log)

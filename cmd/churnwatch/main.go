@@ -36,6 +36,8 @@ Usage:
                                          print the warnings per signal
   churnwatch rules     [--json]          print the warning rules in effect: every signal, its severity
                                          and thresholds
+  churnwatch config print [--config FILE]
+                                         print the effective configuration as YAML, secrets masked
   churnwatch warnings tail [--signal S] [--severity V] [--tier T] [--region R] [--manager M] [--json]
                                          follow churn.warnings, one line (or JSON message) per warning
   churnwatch tasks list [--assignee M] [--status S] [--overdue] [--json]
@@ -93,8 +95,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs.StringVar(&date, "date", "", "local day to evaluate, YYYY-MM-DD (in the configured time zone; over already)")
 	case "rules":
 		fs.BoolVar(&rulesJSON, "json", false, "print JSON instead of text")
-	case "warnings", "tasks":
-		sub := map[string]string{"warnings": "tail", "tasks": "list"}[cmd]
+	case "warnings", "tasks", "config":
+		sub := map[string]string{"warnings": "tail", "tasks": "list", "config": "print"}[cmd]
 		var ok bool
 		if args, ok = subcommand(cmd, sub, args, stderr); !ok {
 			return exitUsage
@@ -102,9 +104,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fs = flag.NewFlagSet("churnwatch "+cmd+" "+sub, flag.ContinueOnError)
 		fs.SetOutput(stderr)
 		configPath = fs.String("config", os.Getenv("CHURNWATCH_CONFIG"), "YAML configuration file (env CHURNWATCH_CONFIG)")
-		if cmd == "warnings" {
+		switch cmd {
+		case "warnings":
 			tail.register(fs)
-		} else {
+		case "tasks":
 			taskList.register(fs)
 		}
 	case "report":
@@ -162,6 +165,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = dailyRun(ctx, cfg, day, log, stdout)
 	case "rules":
 		err = printRules(cfg, rulesJSON, stdout)
+	case "config":
+		err = printConfig(cfg, stdout)
 	case "warnings":
 		return warningsTail(ctx, cfg, tail, stdout, stderr)
 	case "tasks":

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/simulate"
 	"churnwatch/schemas"
 )
@@ -85,7 +86,11 @@ func simulateRun(ctx context.Context, cfg config.Config, s simFlags, log zerolog
 		return err
 	}
 	t := cfg.Topics
-	w := simulate.NewWriter(cfg.Kafka.Brokers)
+	kconn, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		return err
+	}
+	w := simulate.NewWriter(kconn)
 	defer w.Close()
 	start := time.Now()
 	stats, err := simulate.Produce(ctx, sc, simulate.Topics{CDR: t.Name(t.CDR), Billing: t.Name(t.Billing), CRM: t.Name(t.CRM)},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/ops"
 	"churnwatch/schemas"
 )
@@ -63,7 +64,12 @@ func warningsTail(ctx context.Context, cfg config.Config, f tailFlags, stdout, s
 		return exitUsage
 	}
 	topic := cfg.Topics.Name(cfg.Topics.Warnings)
-	tailer := ops.NewTailer(ops.TailConfig{Brokers: cfg.Kafka.Brokers, Topic: topic, FromBeginning: f.fromBeginning})
+	kconn, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		fmt.Fprintf(stderr, "churnwatch warnings tail: %v\n", err)
+		return exitUsage
+	}
+	tailer := ops.NewTailer(ops.TailConfig{Conn: kconn, Topic: topic, FromBeginning: f.fromBeginning})
 	show := func(w schemas.Warning) {
 		if !filter.Match(w) {
 			return

@@ -16,6 +16,9 @@
 #   CHURNWATCH_CH_INTERSERVER_PORT    interserver port (default 19009)
 #
 # The server listens on 127.0.0.1 only and never uses /etc/clickhouse-server or /var/lib/clickhouse.
+# Besides the password-less `default`, users.xml defines `churnwatch_secure` (password
+# churnwatch-secure-test-password, a local test credential) for the tests of ClickHouse
+# credentials; `start` on a running server installs a changed users.xml, which the server reloads.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -40,6 +43,10 @@ HTTP_PORT="${CHURNWATCH_CH_HTTP_PORT:-18123}"
 INTERSERVER_PORT="${CHURNWATCH_CH_INTERSERVER_PORT:-19009}"
 
 START_TIMEOUT_S=60
+USERS_RELOAD_TIMEOUT_S=20
+# The password-protected user of users.xml, used to check that a changed users.xml is in effect.
+SECURE_USER=churnwatch_secure
+SECURE_PASSWORD=churnwatch-secure-test-password
 STOP_TIMEOUT_S=20
 
 log() { printf 'clickhouse.sh: %s\n' "$*" >&2; }
@@ -52,7 +59,7 @@ die() {
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 check_port() {
@@ -123,6 +130,29 @@ render_config() {
     cp -f "$TEMPLATE_DIR/users.xml" "$CONF_DIR/users.xml"
 }
 
+# Installs users.xml into the running server's config when it changed; the server re-reads
+# users.xml by itself within seconds (no restart). Waits until the password-protected user
+# logs in, so that tests started right after see the new users.
+sync_users() {
+    local client deadline
+    if [[ -f "$CONF_DIR/users.xml" ]] && cmp -s "$TEMPLATE_DIR/users.xml" "$CONF_DIR/users.xml"; then
+        return 0
+    fi
+    cp -f "$TEMPLATE_DIR/users.xml" "$CONF_DIR/users.xml.tmp"
+    mv -f "$CONF_DIR/users.xml.tmp" "$CONF_DIR/users.xml"
+    log "users.xml changed; the running server reloads it"
+    client="$(client_bin)"
+    deadline=$((SECONDS + USERS_RELOAD_TIMEOUT_S))
+    while ((SECONDS < deadline)); do
+        if timeout 5 "$client" --host "$HOST" --port "$TCP_PORT" --user "$SECURE_USER" --password "$SECURE_PASSWORD" \
+            -q 'SELECT 1' >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    log "warning: the server did not pick up users.xml within ${USERS_RELOAD_TIMEOUT_S}s; restart it: $0 stop && $0 start"
+}
+
 print_failure() {
     local f
     log "error: $*"
@@ -154,6 +184,9 @@ cmd_start() {
     local version pid server deadline
     cmd_install quiet
     if version="$(server_version)"; then
+        if running_pid >/dev/null; then
+            sync_users
+        fi
         ready_message "$version"
         return 0
     fi

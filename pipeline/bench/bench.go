@@ -37,6 +37,7 @@ import (
 	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/simulate"
 	"churnwatch/pipeline/warehouse"
 )
@@ -223,7 +224,13 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		return res, err
 	}
 	defer b.Close()
-	pcfg.Kafka.Brokers = b.Addrs()
+	// The embedded broker speaks plaintext: the configuration's TLS and
+	// SASL are for the operator's cluster, not for it.
+	pcfg.Kafka.Brokers, pcfg.Kafka.TLS, pcfg.Kafka.SASL = b.Addrs(), config.TLS{}, config.SASL{}
+	kconn, err := kafkaconn.New(pcfg.Kafka)
+	if err != nil {
+		return res, err
+	}
 	t := pcfg.Topics
 
 	// Pre-load.
@@ -232,7 +239,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		return res, fmt.Errorf("simulation: %w", err)
 	}
 	topics := simulate.Topics{CDR: t.Name(t.CDR), Billing: t.Name(t.Billing), CRM: t.Name(t.CRM)}
-	w := simulate.NewWriter(pcfg.Kafka.Brokers)
+	w := simulate.NewWriter(kconn)
 	loadStart := time.Now()
 	stats, err := simulate.Produce(ctx, sim, topics, w, log.Level(max(log.GetLevel(), zerolog.WarnLevel)))
 	w.Close()
@@ -245,7 +252,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	// (1b) ClickHouse's Kafka engine on the same CDRs.
 	var engineRate float64
 	if !cfg.SkipKafkaEngine {
-		n, d, err := kafkaEngine(ctx, wh, pcfg.Kafka.Brokers, topics.CDR, log)
+		n, d, err := kafkaEngine(ctx, wh, kconn, topics.CDR, log)
 		if err != nil {
 			rec.fail("clickhouse_kafka_engine", err)
 		} else {
@@ -288,7 +295,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		return runErr
 	}
 	defer stop()
-	err = waitConsumed(ctx, pcfg.Kafka.Brokers, GroupID, t.Inputs(), done)
+	err = waitConsumed(ctx, kconn, GroupID, t.Inputs(), done)
 	elapsed := time.Since(runStart)
 	pprof.StopCPUProfile()
 	if err != nil {
@@ -307,7 +314,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	fmt.Fprintf(out, "%-34s %14s %s\n", "cpu_profile", "", profPath)
 
 	// (4) the daily evaluation of the last day.
-	dw := pipeline.NewWriter(pcfg.Kafka.Brokers)
+	dw := pipeline.NewWriter(kconn)
 	pub := alerts.NewPublisher(wh, dw, t.Name(t.Warnings))
 	lastDay := sim.End.AddDate(0, 0, -1)
 	dr, err := daily.Evaluate(ctx, lastDay, wh, pub, daily.Config{Thresholds: pcfg.Rules.Thresholds, Location: loc})
@@ -324,7 +331,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	}
 
 	// (2) event-to-warning latency at a fixed offered rate.
-	lat, err := measureLatency(ctx, latencyConfig{brokers: pcfg.Kafka.Brokers, cdrTopic: topics.CDR, crmTopic: topics.CRM,
+	lat, err := measureLatency(ctx, latencyConfig{conn: kconn, cdrTopic: topics.CDR, crmTopic: topics.CRM,
 		warnings: t.Name(t.Warnings), rate: cfg.Rate, seconds: cfg.LatencySeconds, portOutEvery: cfg.PortOutEvery, loc: loc, seed: cfg.Seed})
 	if err != nil {
 		rec.fail("latency", err)

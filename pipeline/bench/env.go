@@ -13,6 +13,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/warehouse"
 )
 
@@ -144,8 +145,8 @@ func endOffsets(ctx context.Context, client *kafka.Client, topics []string) (map
 
 // waitConsumed polls until the group has committed every message of the
 // topics, the pipeline ends (done), or nothing moves for stallTimeout.
-func waitConsumed(ctx context.Context, brokers []string, group string, topics []string, done <-chan struct{}) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func waitConsumed(ctx context.Context, conn kafkaconn.Conn, group string, topics []string, done <-chan struct{}) error {
+	client := conn.Client(10 * time.Second)
 	best, since := int64(-1), time.Now()
 	for {
 		n, err := lag(ctx, client, group, topics)

@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/warehouse"
 )
 
@@ -46,8 +47,8 @@ FROM {db}.ch_cdr_queue`
 // at the beginning of the pre-loaded topic without a server-side
 // auto_offset_reset setting. It drops the engine's tables afterwards so they
 // consume nothing more.
-func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, brokers []string, topic string, log zerolog.Logger) (int64, time.Duration, error) {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.Conn, topic string, log zerolog.Logger) (int64, time.Duration, error) {
+	client := kconn.Client(10 * time.Second)
 	ends, err := endOffsets(ctx, client, []string{topic})
 	if err != nil {
 		return 0, 0, err
@@ -75,7 +76,7 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, brokers []string,
 	}
 
 	db := wh.Database()
-	r := strings.NewReplacer("{db}", db, "{brokers}", strings.Join(brokers, ","), "{topic}", topic, "{group}", group)
+	r := strings.NewReplacer("{db}", db, "{brokers}", strings.Join(kconn.Brokers, ","), "{topic}", topic, "{group}", group)
 	conn := wh.Conn()
 	defer func() {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

@@ -12,11 +12,12 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/schemas"
 )
 
 type latencyConfig struct {
-	brokers                      []string
+	conn                         kafkaconn.Conn
 	cdrTopic, crmTopic, warnings string
 	rate                         float64
 	seconds, portOutEvery        int
@@ -43,7 +44,7 @@ const latencyDrain = 30 * time.Second
 // the warnings topic (by readers that start at the topic's end).
 func measureLatency(ctx context.Context, cfg latencyConfig) (latencyResult, error) {
 	var res latencyResult
-	client := &kafka.Client{Addr: kafka.TCP(cfg.brokers...), Timeout: 10 * time.Second}
+	client := cfg.conn.Client(10 * time.Second)
 	ends, err := endOffsets(ctx, client, []string{cfg.warnings})
 	if err != nil {
 		return res, err
@@ -55,7 +56,7 @@ func measureLatency(ctx context.Context, cfg latencyConfig) (latencyResult, erro
 	var wg sync.WaitGroup
 	defer func() { stopReaders(); wg.Wait() }()
 	for p, end := range ends[cfg.warnings] {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.brokers, Topic: cfg.warnings, Partition: p,
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: cfg.conn.Brokers, Dialer: cfg.conn.Dialer(), Topic: cfg.warnings, Partition: p,
 			MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 50 * time.Millisecond})
 		if err := r.SetOffset(end); err != nil {
 			r.Close()
@@ -88,7 +89,7 @@ func measureLatency(ctx context.Context, cfg latencyConfig) (latencyResult, erro
 		}()
 	}
 
-	w := &kafka.Writer{Addr: kafka.TCP(cfg.brokers...), Balancer: kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
+	w := &kafka.Writer{Addr: kafka.TCP(cfg.conn.Brokers...), Transport: cfg.conn.Transport(), Balancer: kafka.Murmur2Balancer{}, RequiredAcks: kafka.RequireAll,
 		BatchSize: 1000, BatchTimeout: time.Millisecond, WriteTimeout: 10 * time.Second}
 	defer w.Close()
 	rng := rand.New(rand.NewPCG(uint64(cfg.seed), 7))

@@ -1,11 +1,14 @@
 // Package config loads the pipeline's configuration: defaults, then an
 // optional YAML file, then CHURNWATCH_* environment variables. It validates
-// without touching the network. Secrets (the ClickHouse password) come only
-// from the environment or a file named in the configuration, and are never
-// printed.
+// without touching the network. Secrets (the Kafka SASL password, the
+// ClickHouse password, the HTTP access token) come only from the environment
+// or from files (CHURNWATCH_*_FILE or the *_file keys), never from the YAML
+// file itself, and are never logged; Masked returns a copy fit to print.
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -86,6 +89,44 @@ type Kafka struct {
 	GroupID string   `yaml:"group_id"`
 	// StartOffset is where a group with no committed offset starts: earliest or latest.
 	StartOffset string `yaml:"start_offset"`
+	// TLS and SASL apply to every connection to the brokers: the consumer
+	// group, the partition readers, the writers and the admin clients.
+	TLS  TLS  `yaml:"tls"`
+	SASL SASL `yaml:"sasl"`
+}
+
+// The SASL mechanisms of kafka.sasl.mechanism.
+const (
+	SASLPlain       = "PLAIN"
+	SASLScramSHA256 = "SCRAM-SHA-256"
+	SASLScramSHA512 = "SCRAM-SHA-512"
+)
+
+// SASL authenticates to the brokers. An empty Mechanism means none.
+type SASL struct {
+	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL).
+	Mechanism string `yaml:"mechanism"`
+	Username  string `yaml:"username"`
+	// PasswordFile names a file holding the password; the password itself
+	// comes only from there or from CHURNWATCH_KAFKA_SASL_PASSWORD. A
+	// password: key in the YAML file is refused.
+	PasswordFile string `yaml:"password_file"`
+	Password     string `yaml:"password"`
+}
+
+// TLS configures TLS to a server (a Kafka broker or ClickHouse). The
+// server's certificate is verified against CAFile (the system's roots when
+// empty); CertFile and KeyFile, together, give a client certificate.
+type TLS struct {
+	Enabled  bool   `yaml:"enabled"`
+	CAFile   string `yaml:"ca_file"`
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ServerName overrides the name checked in the server's certificate
+	// (default: the host of the address dialled).
+	ServerName string `yaml:"server_name"`
+	// InsecureSkipVerify accepts any server certificate: for tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
 }
 
 // ClickHouse says how to reach the ClickHouse server (native protocol).
@@ -94,9 +135,12 @@ type ClickHouse struct {
 	Database string `yaml:"database"`
 	User     string `yaml:"user"`
 	// PasswordFile names a file holding the password; the password itself is
-	// only ever read from there or from CHURNWATCH_CLICKHOUSE_PASSWORD.
+	// only ever read from there or from CHURNWATCH_CLICKHOUSE_PASSWORD. A
+	// password: key in the YAML file is refused.
 	PasswordFile string `yaml:"password_file"`
-	Password     string `yaml:"-"`
+	Password     string `yaml:"password"`
+	// TLS to the native protocol's secure port (usually 9440).
+	TLS TLS `yaml:"tls"`
 	// Cluster, when set, names a cluster of the servers' remote_servers:
 	// migrate then creates replicated local tables and Distributed tables ON
 	// CLUSTER (docs/cluster.md). Empty means a single server.
@@ -108,8 +152,11 @@ type HTTP struct {
 	Addr string `yaml:"addr"`
 	// Token, when set, is required on every request (Authorization: Bearer
 	// or ?token=); `churnwatch run` refuses a non-loopback Addr without it.
-	// Also CHURNWATCH_HTTP_TOKEN. Never logged.
-	Token string `yaml:"token"`
+	// It comes only from CHURNWATCH_HTTP_TOKEN or the file named by TokenFile
+	// (CHURNWATCH_HTTP_TOKEN_FILE); a token: key in the YAML file is refused.
+	// Never logged.
+	TokenFile string `yaml:"token_file"`
+	Token     string `yaml:"token"`
 }
 
 // Topics holds the topic names; Prefix is prepended to every one of them.
@@ -219,6 +266,8 @@ func portOf(addr string) int {
 
 // Load builds the configuration from the defaults, the YAML file at path (if
 // path is not empty) and the environment (getenv, usually os.Getenv).
+// Secrets are read from the environment or from files only: a secret in the
+// YAML file is an error that names the variables to use instead.
 func Load(path string, getenv func(string) string) (Config, error) {
 	cfg := Default()
 	if path != "" {
@@ -231,22 +280,94 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return Config{}, fmt.Errorf("config file %s: %w (see README, section Configuration)", path, err)
 		}
+		var errs []error
+		for _, s := range secrets(&cfg) {
+			if *s.value != "" {
+				errs = append(errs, fmt.Errorf("config file %s sets %s: secrets are never read from the configuration file; "+
+					"set %s, or %s (or %s_file) to a file holding it", path, s.key, s.env, s.env+fileSuffix, s.key))
+			}
+		}
+		if err := errors.Join(errs...); err != nil {
+			return Config{}, err
+		}
 	}
 	if err := applyEnv(&cfg, getenv); err != nil {
 		return Config{}, err
 	}
-	if cfg.ClickHouse.Password == "" && cfg.ClickHouse.PasswordFile != "" {
-		pw, err := os.ReadFile(cfg.ClickHouse.PasswordFile)
-		if err != nil {
-			return Config{}, fmt.Errorf("clickhouse.password_file: %w", err)
-		}
-		cfg.ClickHouse.Password = strings.TrimRight(string(pw), "\r\n")
+	if err := readSecrets(&cfg, getenv); err != nil {
+		return Config{}, err
 	}
 	return cfg, cfg.Validate()
 }
 
+// fileSuffix turns a secret's variable into the variable naming a file
+// that holds it, as in CHURNWATCH_KAFKA_SASL_PASSWORD_FILE.
+const fileSuffix = "_FILE"
+
+// secret is a setting that comes only from the environment or a file.
+type secret struct {
+	key   string  // the YAML key, refused; key+"_file" names the file
+	env   string  // the variable holding it; env+"_FILE" names a file
+	value *string // where it goes
+	file  *string // the *_file setting
+}
+
+func secrets(cfg *Config) []secret {
+	return []secret{
+		{"kafka.sasl.password", "CHURNWATCH_KAFKA_SASL_PASSWORD", &cfg.Kafka.SASL.Password, &cfg.Kafka.SASL.PasswordFile},
+		{"clickhouse.password", "CHURNWATCH_CLICKHOUSE_PASSWORD", &cfg.ClickHouse.Password, &cfg.ClickHouse.PasswordFile},
+		{"http.token", "CHURNWATCH_HTTP_TOKEN", &cfg.HTTP.Token, &cfg.HTTP.TokenFile},
+	}
+}
+
+// readSecrets sets every secret from its variable, else from the file its
+// _FILE variable or *_file key names (trailing newlines dropped).
+func readSecrets(cfg *Config, getenv func(string) string) error {
+	var errs []error
+	for _, s := range secrets(cfg) {
+		v, f := getenv(s.env), getenv(s.env+fileSuffix)
+		if v != "" && f != "" {
+			errs = append(errs, fmt.Errorf("both %s and %s are set: set only one", s.env, s.env+fileSuffix))
+			continue
+		}
+		if f != "" {
+			*s.file = f
+		}
+		if v != "" {
+			*s.value = v
+			continue
+		}
+		if *s.file == "" {
+			continue
+		}
+		data, err := os.ReadFile(*s.file)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s_file (or %s): %w", s.key, s.env+fileSuffix, err))
+			continue
+		}
+		if *s.value = strings.TrimRight(string(data), "\r\n"); *s.value == "" {
+			errs = append(errs, fmt.Errorf("%s_file (or %s): %s is empty", s.key, s.env+fileSuffix, *s.file))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Masked is the secret's stand-in in Masked configurations.
+const Masked = "********"
+
+// Masked returns a copy of the configuration fit to print or log: every
+// secret that is set reads Masked, every one that is not stays empty.
+func (c Config) Masked() Config {
+	for _, s := range secrets(&c) {
+		if *s.value != "" {
+			*s.value = Masked
+		}
+	}
+	return c
+}
+
 // Environment variables that applyEnv parses itself rather than through
-// the envStrings and envInts tables.
+// the envStrings, envInts and envBools tables.
 const (
 	envKafkaBrokers  = "CHURNWATCH_KAFKA_BROKERS"
 	envFlushInterval = "CHURNWATCH_FLUSH_INTERVAL"
@@ -263,27 +384,42 @@ func EnvVars() []string {
 	for name := range envInts(&cfg) {
 		names = append(names, name)
 	}
+	for name := range envBools(&cfg) {
+		names = append(names, name)
+	}
+	for _, s := range secrets(&cfg) {
+		names = append(names, s.env, s.env+fileSuffix)
+	}
 	slices.Sort(names)
 	return names
 }
 
-// envStrings maps each string-valued environment variable to the field it sets.
+// envStrings maps each string-valued environment variable to the field it
+// sets (secrets aside: see secrets).
 func envStrings(cfg *Config) map[string]*string {
 	return map[string]*string{
-		"CHURNWATCH_CLICKHOUSE_ADDR":     &cfg.ClickHouse.Addr,
-		"CHURNWATCH_CLICKHOUSE_DATABASE": &cfg.ClickHouse.Database,
-		"CHURNWATCH_CLICKHOUSE_USER":     &cfg.ClickHouse.User,
-		"CHURNWATCH_CLICKHOUSE_PASSWORD": &cfg.ClickHouse.Password,
-		"CHURNWATCH_CLICKHOUSE_CLUSTER":  &cfg.ClickHouse.Cluster,
-		"CHURNWATCH_HTTP_ADDR":           &cfg.HTTP.Addr,
-		"CHURNWATCH_HTTP_TOKEN":          &cfg.HTTP.Token,
-		"CHURNWATCH_TOPIC_PREFIX":        &cfg.Topics.Prefix,
-		"CHURNWATCH_KAFKA_GROUP_ID":      &cfg.Kafka.GroupID,
-		"CHURNWATCH_KAFKA_START_OFFSET":  &cfg.Kafka.StartOffset,
-		"CHURNWATCH_TIMEZONE":            &cfg.Timezone,
-		"CHURNWATCH_LOG_LEVEL":           &cfg.Log.Level,
-		"CHURNWATCH_LOG_FORMAT":          &cfg.Log.Format,
-		"CHURNWATCH_BROKER_DATA_DIR":     &cfg.Broker.DataDir,
+		"CHURNWATCH_CLICKHOUSE_ADDR":            &cfg.ClickHouse.Addr,
+		"CHURNWATCH_CLICKHOUSE_DATABASE":        &cfg.ClickHouse.Database,
+		"CHURNWATCH_CLICKHOUSE_USER":            &cfg.ClickHouse.User,
+		"CHURNWATCH_CLICKHOUSE_CLUSTER":         &cfg.ClickHouse.Cluster,
+		"CHURNWATCH_CLICKHOUSE_TLS_CA_FILE":     &cfg.ClickHouse.TLS.CAFile,
+		"CHURNWATCH_CLICKHOUSE_TLS_CERT_FILE":   &cfg.ClickHouse.TLS.CertFile,
+		"CHURNWATCH_CLICKHOUSE_TLS_KEY_FILE":    &cfg.ClickHouse.TLS.KeyFile,
+		"CHURNWATCH_CLICKHOUSE_TLS_SERVER_NAME": &cfg.ClickHouse.TLS.ServerName,
+		"CHURNWATCH_HTTP_ADDR":                  &cfg.HTTP.Addr,
+		"CHURNWATCH_TOPIC_PREFIX":               &cfg.Topics.Prefix,
+		"CHURNWATCH_KAFKA_GROUP_ID":             &cfg.Kafka.GroupID,
+		"CHURNWATCH_KAFKA_START_OFFSET":         &cfg.Kafka.StartOffset,
+		"CHURNWATCH_KAFKA_SASL_MECHANISM":       &cfg.Kafka.SASL.Mechanism,
+		"CHURNWATCH_KAFKA_SASL_USERNAME":        &cfg.Kafka.SASL.Username,
+		"CHURNWATCH_KAFKA_TLS_CA_FILE":          &cfg.Kafka.TLS.CAFile,
+		"CHURNWATCH_KAFKA_TLS_CERT_FILE":        &cfg.Kafka.TLS.CertFile,
+		"CHURNWATCH_KAFKA_TLS_KEY_FILE":         &cfg.Kafka.TLS.KeyFile,
+		"CHURNWATCH_KAFKA_TLS_SERVER_NAME":      &cfg.Kafka.TLS.ServerName,
+		"CHURNWATCH_TIMEZONE":                   &cfg.Timezone,
+		"CHURNWATCH_LOG_LEVEL":                  &cfg.Log.Level,
+		"CHURNWATCH_LOG_FORMAT":                 &cfg.Log.Format,
+		"CHURNWATCH_BROKER_DATA_DIR":            &cfg.Broker.DataDir,
 	}
 }
 
@@ -293,6 +429,17 @@ func envInts(cfg *Config) map[string]*int {
 		"CHURNWATCH_BROKER_PORT":       &cfg.Broker.Port,
 		"CHURNWATCH_BROKER_PARTITIONS": &cfg.Broker.Partitions,
 		"CHURNWATCH_BATCH_SIZE":        &cfg.Ingest.BatchSize,
+	}
+}
+
+// envBools maps each boolean environment variable (true/false, 1/0) to the
+// field it sets.
+func envBools(cfg *Config) map[string]*bool {
+	return map[string]*bool{
+		"CHURNWATCH_KAFKA_TLS_ENABLED":                   &cfg.Kafka.TLS.Enabled,
+		"CHURNWATCH_KAFKA_TLS_INSECURE_SKIP_VERIFY":      &cfg.Kafka.TLS.InsecureSkipVerify,
+		"CHURNWATCH_CLICKHOUSE_TLS_ENABLED":              &cfg.ClickHouse.TLS.Enabled,
+		"CHURNWATCH_CLICKHOUSE_TLS_INSECURE_SKIP_VERIFY": &cfg.ClickHouse.TLS.InsecureSkipVerify,
 	}
 }
 
@@ -319,6 +466,15 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			*dst = n
 		}
 	}
+	for name, dst := range envBools(cfg) {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want true or false", name, v)
+			}
+			*dst = b
+		}
+	}
 	if v := getenv(envFlushInterval); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -327,6 +483,45 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 		cfg.Ingest.FlushInterval = d
 	}
 	return nil
+}
+
+// Config returns the crypto/tls configuration, or nil when TLS is not
+// enabled. It reads the CA, certificate and key files.
+func (t TLS) Config() (*tls.Config, error) {
+	if !t.Enabled {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: t.ServerName, InsecureSkipVerify: t.InsecureSkipVerify}
+	if t.CAFile != "" {
+		data, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(data) {
+			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", t.CAFile)
+		}
+		c.RootCAs = pool
+	}
+	if t.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("cert_file/key_file: %w", err)
+		}
+		c.Certificates = []tls.Certificate{cert}
+	}
+	return c, nil
+}
+
+// validate checks a TLS section named name (kafka.tls, clickhouse.tls).
+func (t TLS) validate(name string, add func(string, ...any)) {
+	if !t.Enabled && (t.CAFile != "" || t.CertFile != "" || t.KeyFile != "" || t.ServerName != "" || t.InsecureSkipVerify) {
+		add("%s: files or options are set but %s.enabled is false: enable it (%s_ENABLED=true) or remove them",
+			name, name, "CHURNWATCH_"+strings.ToUpper(strings.ReplaceAll(name, ".", "_")))
+	}
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		add("%s: cert_file and key_file go together (a client certificate and its key)", name)
+	}
 }
 
 // Location returns the configured time zone.
@@ -357,6 +552,24 @@ func (c Config) Validate() error {
 	if c.Kafka.StartOffset != "earliest" && c.Kafka.StartOffset != "latest" {
 		add("kafka.start_offset %q: want earliest or latest", c.Kafka.StartOffset)
 	}
+	switch sasl := c.Kafka.SASL; sasl.Mechanism {
+	case "":
+		if sasl.Username != "" || sasl.Password != "" {
+			add("kafka.sasl: a username or password is set but no mechanism: set CHURNWATCH_KAFKA_SASL_MECHANISM to %s, %s or %s",
+				SASLScramSHA512, SASLScramSHA256, SASLPlain)
+		}
+	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
+		if sasl.Username == "" {
+			add("kafka.sasl.username is empty: set CHURNWATCH_KAFKA_SASL_USERNAME")
+		}
+		if sasl.Password == "" {
+			add("kafka.sasl: no password: set CHURNWATCH_KAFKA_SASL_PASSWORD, or CHURNWATCH_KAFKA_SASL_PASSWORD_FILE to a file holding it")
+		}
+	default:
+		add("kafka.sasl.mechanism %q: want %s, %s or %s (or empty for none)", sasl.Mechanism, SASLScramSHA512, SASLScramSHA256, SASLPlain)
+	}
+	c.Kafka.TLS.validate("kafka.tls", add)
+	c.ClickHouse.TLS.validate("clickhouse.tls", add)
 	if !strings.Contains(c.ClickHouse.Addr, ":") {
 		add("clickhouse.addr %q: want host:port of the native protocol (usually port 9000)", c.ClickHouse.Addr)
 	}
@@ -378,11 +591,15 @@ func (c Config) Validate() error {
 	if c.Ingest.FlushInterval <= 0 {
 		add("ingest.flush_interval %s: want a positive duration", c.Ingest.FlushInterval)
 	}
-	if c.Ingest.MaxMessageBytes < 256 {
-		add("ingest.max_message_bytes %d: want at least 256", c.Ingest.MaxMessageBytes)
+	if c.Ingest.ShutdownTimeout <= 0 {
+		add("ingest.shutdown_timeout %s: want a positive duration (the time to store and commit what was fetched)", c.Ingest.ShutdownTimeout)
 	}
-	if c.Broker.Partitions < 1 {
-		add("broker.partitions %d: want at least 1", c.Broker.Partitions)
+	// Readers fetch up to twice max_message_bytes, and Kafka's sizes are int32.
+	if c.Ingest.MaxMessageBytes < 256 || c.Ingest.MaxMessageBytes > 1<<29 {
+		add("ingest.max_message_bytes %d: want 256 to 536870912 (512 MiB)", c.Ingest.MaxMessageBytes)
+	}
+	if c.Broker.Partitions < 1 || c.Broker.Partitions > 10000 {
+		add("broker.partitions %d: want 1 to 10000", c.Broker.Partitions)
 	}
 	if c.Broker.Port < 0 || c.Broker.Port > 65535 {
 		add("broker.port %d: want 0-65535", c.Broker.Port)

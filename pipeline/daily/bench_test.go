@@ -14,6 +14,7 @@ import (
 	"churnwatch/pipeline/alerts"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/signals"
 	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
@@ -98,7 +99,7 @@ func BenchmarkEvaluate(b *testing.B) {
 
 	topic := "bench" + testenv.Suffix() + "." + config.TopicWarnings
 	broker := testenv.Broker(b, 4, topic)
-	writer := pipeline.NewWriter(broker.Addrs())
+	writer := pipeline.NewWriter(kafkaconn.Conn{Brokers: broker.Addrs()})
 	defer writer.Close()
 	pub := alerts.NewPublisher(wh, writer, topic)
 	cfg := daily.Config{Thresholds: signals.DefaultThresholds(), Location: shanghai}

@@ -16,6 +16,7 @@ import (
 	"churnwatch/pipeline/alerts"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/signals"
 	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
@@ -244,7 +245,7 @@ func TestEvaluateAgainstClickHouseAndKafka(t *testing.T) {
 	}
 	topic := "w" + testenv.Suffix() + "." + config.TopicWarnings
 	b := testenv.Broker(t, 2, topic)
-	writer := pipeline.NewWriter(b.Addrs())
+	writer := pipeline.NewWriter(kafkaconn.Conn{Brokers: b.Addrs()})
 	defer writer.Close()
 	pub := alerts.NewPublisher(wh, writer, topic)
 	want := scenario(t, wh)

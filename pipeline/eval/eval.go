@@ -26,6 +26,7 @@ import (
 	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/lag"
 	"churnwatch/pipeline/simulate"
 	"churnwatch/pipeline/warehouse"
@@ -166,7 +167,13 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 		return res, err
 	}
 	defer b.Close()
-	pcfg.Kafka.Brokers = b.Addrs()
+	// The embedded broker speaks plaintext: the configuration's TLS and
+	// SASL are for the operator's cluster, not for it.
+	pcfg.Kafka.Brokers, pcfg.Kafka.TLS, pcfg.Kafka.SASL = b.Addrs(), config.TLS{}, config.SASL{}
+	kconn, err := kafkaconn.New(pcfg.Kafka)
+	if err != nil {
+		return res, err
+	}
 	log.Info().Int("subscribers", sim.Subscribers).Int("days", days).Int("warmup", cfg.Warmup).Int64("seed", sim.Seed).
 		Float64("churn_share", sim.ChurnShare).Str("from", res.From).Str("to", res.To).
 		Str("database", pcfg.ClickHouse.Database).Strs("broker", b.Addrs()).Msg("evaluation started")
@@ -192,16 +199,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 	}
 	defer stop()
 
-	in := simulate.NewWriter(pcfg.Kafka.Brokers)
+	in := simulate.NewWriter(kconn)
 	defer in.Close()
-	out := pipeline.NewWriter(pcfg.Kafka.Brokers)
+	out := pipeline.NewWriter(kconn)
 	defer out.Close()
 	pub := alerts.NewPublisher(wh, out, pcfg.Topics.Name(pcfg.Topics.Warnings))
 	dcfg := daily.Config{Thresholds: pcfg.Rules.Thresholds, Location: loc}
 	t := pcfg.Topics
 	r := &replay{
 		ctx: ctx, log: log, w: in, pipe: pipe,
-		client: &kafka.Client{Addr: kafka.TCP(pcfg.Kafka.Brokers...), Timeout: 10 * time.Second},
+		client: kconn.Client(10 * time.Second),
 		inputs: t.Inputs(), profiles: true, day: midnight(sim.End.AddDate(0, 0, -sim.Days), loc), first: first,
 		evaluate: func(day time.Time) error {
 			dr, err := daily.Evaluate(ctx, day, wh, pub, dcfg)

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/kafkaconn"
 )
 
 // DefaultStallAfter is how long the pipeline may go without a successful
@@ -34,12 +36,12 @@ type Health struct {
 }
 
 // NewHealth returns the readiness check of a pipeline whose consumers read
-// topics from brokers. stallAfter is DefaultStallAfter when zero.
-func NewHealth(ch Pinger, brokers, topics []string, m *Metrics, stallAfter time.Duration) *Health {
+// topics from the brokers of conn. stallAfter is DefaultStallAfter when zero.
+func NewHealth(ch Pinger, conn kafkaconn.Conn, topics []string, m *Metrics, stallAfter time.Duration) *Health {
 	if stallAfter <= 0 {
 		stallAfter = DefaultStallAfter
 	}
-	return &Health{ch: ch, kafka: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 2 * time.Second, Transport: &kafka.Transport{}},
+	return &Health{ch: ch, kafka: conn.Client(2 * time.Second),
 		topics: topics, m: m, stallAfter: stallAfter, started: time.Now()}
 }
 
@@ -144,7 +146,7 @@ func CheckExposure(addr, token string) error {
 			where = "every interface"
 		}
 		return fmt.Errorf("http.addr %s listens on %s, beyond this machine: the dashboard, metrics and health endpoints "+
-			"would be open to anyone on the network. Set an access token in CHURNWATCH_HTTP_TOKEN (or http.token), "+
+			"would be open to anyone on the network. Set an access token in CHURNWATCH_HTTP_TOKEN (or a file holding it in CHURNWATCH_HTTP_TOKEN_FILE), "+
 			"or listen on 127.0.0.1", addr, where)
 	}
 	return nil

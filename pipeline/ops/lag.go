@@ -7,6 +7,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/lag"
 )
 
@@ -28,14 +29,14 @@ type LagMonitor struct {
 	log      zerolog.Logger
 }
 
-// NewLagMonitor returns a monitor of group's lag on brokers, reporting to m
-// every interval (DefaultLagInterval when zero).
-func NewLagMonitor(brokers []string, group string, interval time.Duration, m *Metrics, log zerolog.Logger) *LagMonitor {
+// NewLagMonitor returns a monitor of group's lag on the brokers of conn,
+// reporting to m every interval (DefaultLagInterval when zero).
+func NewLagMonitor(conn kafkaconn.Conn, group string, interval time.Duration, m *Metrics, log zerolog.Logger) *LagMonitor {
 	if interval <= 0 {
 		interval = DefaultLagInterval
 	}
 	return &LagMonitor{
-		client: &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 5 * time.Second, Transport: &kafka.Transport{}},
+		client: conn.Client(5 * time.Second),
 		group:  group, interval: interval, m: m,
 		log: log.With().Str("component", "lag").Logger(),
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/signals"
 	"churnwatch/schemas"
 )
@@ -145,8 +146,9 @@ func FormatEvidence(ev map[string]any) string {
 
 // TailConfig says which topic to follow and where.
 type TailConfig struct {
-	Brokers []string
-	Topic   string
+	// Conn reaches the brokers (TLS and SASL included).
+	Conn  kafkaconn.Conn
+	Topic string
 	// FromBeginning starts at the oldest message kept instead of the end.
 	FromBeginning bool
 }
@@ -186,7 +188,7 @@ func (t *Tailer) Run(ctx context.Context, ready func(), deliver func(schemas.War
 	errs := make(chan error, len(starts))
 	var wg sync.WaitGroup
 	for p, offset := range starts {
-		r := kafka.NewReader(kafka.ReaderConfig{Brokers: t.cfg.Brokers, Topic: t.cfg.Topic, Partition: p,
+		r := kafka.NewReader(kafka.ReaderConfig{Brokers: t.cfg.Conn.Brokers, Dialer: t.cfg.Conn.Dialer(), Topic: t.cfg.Topic, Partition: p,
 			MinBytes: 1, MaxBytes: 4 << 20, MaxWait: 250 * time.Millisecond})
 		if err := r.SetOffset(offset); err != nil {
 			r.Close()
@@ -231,10 +233,10 @@ func (t *Tailer) Run(ctx context.Context, ready func(), deliver func(schemas.War
 // positions returns where each partition's reader starts: where the last
 // run stopped, else the end (or the beginning) of the partition now.
 func (t *Tailer) positions(ctx context.Context) (map[int]int64, error) {
-	client := &kafka.Client{Addr: kafka.TCP(t.cfg.Brokers...), Timeout: 10 * time.Second}
+	client := t.cfg.Conn.Client(10 * time.Second)
 	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: []string{t.cfg.Topic}})
 	if err != nil {
-		return nil, fmt.Errorf("cannot reach Kafka at %s: %w", strings.Join(t.cfg.Brokers, ","), err)
+		return nil, fmt.Errorf("cannot reach Kafka at %s: %w", strings.Join(t.cfg.Conn.Brokers, ","), err)
 	}
 	var req []kafka.OffsetRequest
 	for _, topic := range meta.Topics {

@@ -8,6 +8,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+
+	"churnwatch/pipeline/kafkaconn"
 )
 
 // Writer settings of NewWriter, tuned for throughput: one produce request
@@ -33,9 +35,10 @@ const progressEvery = 10 * time.Second
 // the Java client (so all topics are co-partitioned by subscriber), acks from
 // all in-sync replicas, and large batches with a short linger. The caller
 // closes it.
-func NewWriter(brokers []string) *kafka.Writer {
+func NewWriter(conn kafkaconn.Conn) *kafka.Writer {
 	return &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
+		Addr:         kafka.TCP(conn.Brokers...),
+		Transport:    conn.Transport(),
 		Balancer:     kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchSize:    writerBatchSize,

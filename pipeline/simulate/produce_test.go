@@ -11,6 +11,7 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/schemas"
 )
 
@@ -157,7 +158,7 @@ func TestProduceToBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	w := NewWriter(cluster.ListenAddrs())
+	w := NewWriter(kafkaconn.Conn{Brokers: cluster.ListenAddrs()})
 	t.Cleanup(func() { w.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -10,6 +10,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"churnwatch/pipeline"
+	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/signals"
 	"churnwatch/pipeline/tasks"
 	"churnwatch/pipeline/testenv"
@@ -34,7 +35,7 @@ func TestOwnerEscalatesOnceAndRestores(t *testing.T) {
 	if _, err := wh.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	w := pipeline.NewWriter(b.Addrs())
+	w := pipeline.NewWriter(kafkaconn.Conn{Brokers: b.Addrs()})
 	defer w.Close()
 	cfg := tasks.DefaultConfig()
 	cfg.Supervisors = map[string]string{"am-017": "sup-01"}

@@ -7,6 +7,8 @@ package warehouse
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -34,14 +36,20 @@ type Warehouse struct {
 	// reaches its other servers.
 	cluster string
 	auth    clickhouse.Auth
+	tls     *tls.Config
 }
 
 // Open connects to ClickHouse and checks the server answers. It does not
 // create the database: Migrate does.
 func Open(ctx context.Context, cfg config.ClickHouse, log zerolog.Logger) (*Warehouse, error) {
+	tlsConfig, err := cfg.TLS.Config()
+	if err != nil {
+		return nil, &RefusedError{Addr: cfg.Addr, Err: err, Hint: "clickhouse.tls: cannot load the TLS files"}
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr: []string{cfg.Addr},
 		Auth: clickhouse.Auth{Username: cfg.User, Password: cfg.Password},
+		TLS:  tlsConfig,
 		// 18.16 refuses string settings sent by the client, so send none.
 		DialTimeout:     5 * time.Second,
 		MaxOpenConns:    8,
@@ -53,20 +61,81 @@ func Open(ctx context.Context, cfg config.ClickHouse, log zerolog.Logger) (*Ware
 		return nil, fmt.Errorf("clickhouse at %s: %w", cfg.Addr, err)
 	}
 	w := &Warehouse{conn: conn, db: cfg.Database, log: log.With().Str("component", "warehouse").Logger(),
-		cluster: cfg.Cluster, auth: clickhouse.Auth{Username: cfg.User, Password: cfg.Password}}
-	if err := w.Ping(ctx); err != nil {
+		cluster: cfg.Cluster, auth: clickhouse.Auth{Username: cfg.User, Password: cfg.Password}, tls: tlsConfig}
+	if err := conn.Ping(ctx); err != nil {
 		conn.Close()
-		return nil, err
+		if r := refusal(cfg, err); Refused(r) {
+			return nil, r
+		}
+		return nil, unreachable(err)
 	}
 	return w, nil
+}
+
+// ClickHouse's error codes for a login it refuses.
+const (
+	codeUnknownUser          = 192
+	codeWrongPassword        = 193
+	codeRequiredPassword     = 194
+	codeIPAddressNotAllowed  = 195
+	codeAuthenticationFailed = 516 // newer servers, for all of the above
+)
+
+// RefusedError is a connection ClickHouse refused: wrong credentials or an
+// untrusted certificate. Retrying does not help; the configuration must
+// change.
+type RefusedError struct {
+	Addr, Hint string
+	Err        error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("clickhouse at %s refused the connection: %s (%v)", e.Addr, e.Hint, e.Err)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// Refused says whether err (of Open) is a refusal rather than an outage.
+func Refused(err error) bool {
+	var r *RefusedError
+	return errors.As(err, &r)
+}
+
+// refusal turns a failed Open into a RefusedError that says what to fix
+// when the server refused the login or its certificate is not trusted.
+func refusal(cfg config.ClickHouse, err error) error {
+	var (
+		ex        *clickhouse.Exception
+		unknownCA *x509.UnknownAuthorityError
+		hostname  x509.HostnameError
+		verify    *tls.CertificateVerificationError
+		record    tls.RecordHeaderError
+	)
+	switch {
+	case errors.As(err, &ex) && slices.Contains([]int32{codeUnknownUser, codeWrongPassword, codeRequiredPassword,
+		codeIPAddressNotAllowed, codeAuthenticationFailed}, ex.Code):
+		return &RefusedError{Addr: cfg.Addr, Err: err, Hint: fmt.Sprintf("authentication of user %q failed: check "+
+			"CHURNWATCH_CLICKHOUSE_USER and the password (CHURNWATCH_CLICKHOUSE_PASSWORD or CHURNWATCH_CLICKHOUSE_PASSWORD_FILE)", cfg.User)}
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &verify):
+		return &RefusedError{Addr: cfg.Addr, Err: err, Hint: "the server's TLS certificate is not trusted: set " +
+			"CHURNWATCH_CLICKHOUSE_TLS_CA_FILE to the CA that signed it (and CHURNWATCH_CLICKHOUSE_TLS_SERVER_NAME if it names another host)"}
+	case errors.As(err, &record):
+		return &RefusedError{Addr: cfg.Addr, Err: err, Hint: "the server does not speak TLS on this port: " +
+			"use its secure native port (tcp_port_secure, usually 9440), or set CHURNWATCH_CLICKHOUSE_TLS_ENABLED=false"}
+	}
+	return err
 }
 
 // Ping checks that the server answers.
 func (w *Warehouse) Ping(ctx context.Context) error {
 	if err := w.conn.Ping(ctx); err != nil {
-		return fmt.Errorf("clickhouse is not reachable: %w (is it running? `make clickhouse` or deploy/local/clickhouse.sh start starts the local one)", err)
+		return unreachable(err)
 	}
 	return nil
+}
+
+func unreachable(err error) error {
+	return fmt.Errorf("clickhouse is not reachable: %w (is it running? `make clickhouse` or deploy/local/clickhouse.sh start starts the local one)", err)
 }
 
 // Close closes the connection pool.
@@ -310,7 +379,7 @@ func (w *Warehouse) clusterHosts(ctx context.Context) ([]string, error) {
 
 // onHost runs f with a connection of its own to one server of the cluster.
 func (w *Warehouse) onHost(ctx context.Context, addr string, f func(driver.Conn) error) error {
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: w.auth,
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{addr}, Auth: w.auth, TLS: w.tls,
 		DialTimeout: 5 * time.Second, MaxOpenConns: 1})
 	if err != nil {
 		return fmt.Errorf("clickhouse at %s: %w", addr, err)
