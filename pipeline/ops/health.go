@@ -81,6 +81,12 @@ func (h *Health) Check(ctx context.Context) Readiness {
 }
 
 func (h *Health) kafkaReachable(ctx context.Context) error {
+	// kafka-go answers metadata requests from a cache refreshed every few
+	// seconds, which goes on answering for a while after the broker died;
+	// an ApiVersions request always travels to the broker.
+	if _, err := h.kafka.ApiVersions(ctx, &kafka.ApiVersionsRequest{}); err != nil {
+		return fmt.Errorf("no broker answers at %s: %w", h.kafka.Addr.String(), err)
+	}
 	meta, err := h.kafka.Metadata(ctx, &kafka.MetadataRequest{Topics: h.topics})
 	if err != nil {
 		return fmt.Errorf("no broker answers at %s: %w", h.kafka.Addr.String(), err)
