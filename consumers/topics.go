@@ -17,6 +17,7 @@ import (
 // FactStore is where consumers put facts and keep aggregates current.
 type FactStore interface {
 	InsertCDR(ctx context.Context, rows []warehouse.CDRRow) error
+	InsertHotlineCalls(ctx context.Context, rows []warehouse.CDRRow) error
 	InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error
 	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
 	RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error
@@ -70,8 +71,24 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 		}
 		return row, nil
 	}
+	hotline := make(map[string]bool)
+	for _, n := range append(append([]string{}, d.Rules.HotlineNumbers...), d.Rules.CompetitorHotlines...) {
+		hotline[n] = true
+	}
 	store := func(ctx context.Context, rows []warehouse.CDRRow) error {
 		if err := d.Store.InsertCDR(ctx, rows); err != nil {
+			return err
+		}
+		// Every delivery of a hotline call is recorded with its offset, so
+		// that a restart restores the calls consumed before its committed
+		// offset whichever copy survives in cdr (realtime.RestoreCDR).
+		var calls []warehouse.CDRRow
+		for i := range rows {
+			if rows[i].Direction == schemas.DirectionMO && hotline[rows[i].Peer] {
+				calls = append(calls, rows[i])
+			}
+		}
+		if err := d.Store.InsertHotlineCalls(ctx, calls); err != nil {
 			return err
 		}
 		keys := make(map[warehouse.DayKey]struct{}, len(rows))

@@ -38,7 +38,11 @@ func ValidClusterName(name string) bool { return clusterNameRe.MatchString(name)
 //   - ALTER TABLE ... ADD/DROP/MODIFY/RENAME/COMMENT COLUMN applies ON CLUSTER
 //     to the local table and then the Distributed one; other ALTERs (data
 //     mutations, partitions) to the local table only;
-//   - DROP TABLE drops both tables, DROP of a view the view.
+//   - DROP TABLE drops both tables, DROP of a view the view;
+//   - INSERT INTO T ... SELECT (a backfill) runs once, on the server the
+//     migration runs on, as written: it reads and writes the Distributed
+//     tables, which reach every shard. A Distributed table may deliver its
+//     rows to the shards after the statement returns.
 //
 // Any other statement is refused: a migration that cannot be rewritten
 // fails in the golden test rather than on a production cluster. A ClusterDDL
@@ -112,6 +116,7 @@ var (
 	createViewRe  = regexp.MustCompile(`(?is)^CREATE\s+VIEW\s+(IF\s+NOT\s+EXISTS\s+)?(` + ident + `)\.(` + ident + `)\s+AS\s`)
 	createMVRe    = regexp.MustCompile(`(?is)^CREATE\s+MATERIALIZED\s+VIEW\s+(IF\s+NOT\s+EXISTS\s+)?(` + ident + `)\.(` + ident + `)\s`)
 	alterTableRe  = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+(` + ident + `)\.(` + ident + `)\s+(\S.*)$`)
+	insertRe      = regexp.MustCompile(`(?is)^INSERT\s+INTO\s+(` + ident + `)\.(` + ident + `)\s*(?:\([^)]*\)\s*)?SELECT\s`)
 	dropRe        = regexp.MustCompile(`(?is)^DROP\s+(TABLE|VIEW)\s+(IF\s+EXISTS\s+)?(` + ident + `)\.(` + ident + `)\s*$`)
 	engineRe      = regexp.MustCompile(`(?is)^\s*ENGINE\s*=\s*(` + ident + `)\s*`)
 	columnAlterRe = regexp.MustCompile(`(?is)^(ADD|DROP|MODIFY|RENAME|COMMENT)\s+COLUMN\s`)
@@ -141,8 +146,16 @@ func (c *ClusterDDL) Rewrite(stmt string) ([]string, error) {
 		return c.alterTable(stmt)
 	case dropRe.MatchString(stmt):
 		return c.drop(stmt)
+	case insertRe.MatchString(stmt):
+		m := insertRe.FindStringSubmatch(stmt)
+		if err := c.checkDatabase(m[1], stmt); err != nil {
+			return nil, err
+		}
+		if c.tables[m[2]] {
+			return []string{stmt}, nil
+		}
 	}
-	return nil, fmt.Errorf("cluster DDL: cannot rewrite this statement for a cluster (known: CREATE TABLE, CREATE VIEW, CREATE MATERIALIZED VIEW ... TO, ALTER TABLE, DROP): %.80s", stmt)
+	return nil, fmt.Errorf("cluster DDL: cannot rewrite this statement for a cluster (known: CREATE TABLE, CREATE VIEW, CREATE MATERIALIZED VIEW ... TO, ALTER TABLE, DROP, INSERT INTO a table created by an earlier statement ... SELECT): %.80s", stmt)
 }
 
 // onCluster inserts ON CLUSTER after the table name that ends at end.

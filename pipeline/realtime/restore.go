@@ -53,6 +53,12 @@ func RestoreCDR(ctx context.Context, st Store, r Rules, topic string, partition 
 	calls := make([]Call, len(stored))
 	for i, c := range stored {
 		calls[i] = Call{MSISDN: c.MSISDN, EventID: c.EventID, Time: c.Time, Peer: c.Peer, Competitor: competitor[c.Peer]}
+		// The watermark reads cdr, where a call consumed before the offset
+		// may survive only as a later duplicate; every restored call was
+		// consumed, so the watermark is at least its time.
+		if c.Time.After(wm) {
+			wm = c.Time
+		}
 	}
 	fired, err := r.fired(ctx, st, topic, partition, before, wm)
 	if err != nil {

@@ -128,7 +128,7 @@ func TestClusterMigrateWriteOneReadOther(t *testing.T) {
 	// and the column the guarded ADD COLUMN adds, on both.
 	for addr, w := range map[string]*Warehouse{addr1: w1, addr2: w2} {
 		for _, table := range []string{"cdr", "billing_events", "crm_events", "subscribers", "subscriber_daily",
-			"dead_letters", "warnings", "tier_snapshots", "tasks", "schema_migrations"} {
+			"dead_letters", "warnings", "tier_snapshots", "tasks", "hotline_calls", "schema_migrations"} {
 			if got := engine(t, w.conn, db, table+schemas.LocalSuffix); !strings.HasPrefix(got, "Replicated") {
 				t.Errorf("%s: %s%s has engine %q, want a Replicated one", addr, table, schemas.LocalSuffix, got)
 			}

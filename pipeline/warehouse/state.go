@@ -15,7 +15,13 @@ import (
 var stateTables = map[string]string{"cdr": "start_time", "billing_events": "ts", "crm_events": "ts"}
 
 // Watermark returns the highest event time among the facts of a partition
-// with offsets below before (zero time when there are none).
+// with offsets below before (zero time when there are none). An event whose
+// only copy below before was merged away by a later duplicate (at or after
+// before) is missed: RestoreCDR raises the cdr watermark to the restored
+// hotline calls; otherwise the watermark is low until the replay reaches the
+// duplicate, which only makes the lateness bound laxer for events between.
+// It scans the partition's facts in full (kafka_partition is not in the
+// sorting key).
 func (w *Warehouse) Watermark(ctx context.Context, table string, partition int, before int64) (time.Time, error) {
 	col, ok := stateTables[table]
 	if !ok {
@@ -33,18 +39,17 @@ func (w *Warehouse) Watermark(ctx context.Context, table string, partition int, 
 	return t, nil
 }
 
-// HotlineCall is a stored MO call to a hotline number.
-type HotlineCall struct {
-	MSISDN, EventID, Peer string
-	Time                  time.Time
-}
-
 // HotlineCalls returns the MO calls to the given numbers, since the given
-// time, of a partition below an offset.
+// time, of a partition below an offset, in the order they were first
+// consumed. It reads hotline_calls, where every delivery of a call has a
+// row: a call counts when any of its copies is below the offset. (In cdr
+// only the copy inserted last survives a merge; when a duplicate at or
+// after the offset was stored before a crash, it would hide the call.)
 func (w *Warehouse) HotlineCalls(ctx context.Context, partition int, before int64, since time.Time, numbers []string) ([]HotlineCall, error) {
-	rows, err := w.conn.Query(ctx, w.sql(`SELECT msisdn, event_id, peer, start_time FROM {db}.cdr FINAL
-		WHERE kafka_partition = ? AND kafka_offset < ? AND direction = 'MO' AND has(?, peer) AND start_time >= ?
-		ORDER BY kafka_offset`), int32(partition), before, nonNil(numbers), since)
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT msisdn, event_id, any(peer), any(start_time) FROM {db}.hotline_calls
+		WHERE kafka_partition = ? AND has(?, peer) AND start_time >= ?
+		GROUP BY msisdn, event_id HAVING min(kafka_offset) < ?
+		ORDER BY min(kafka_offset)`), int32(partition), nonNil(numbers), since, before)
 	if err != nil {
 		return nil, fmt.Errorf("hotline calls of partition %d: %w", partition, err)
 	}
