@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -23,63 +22,16 @@ import (
 	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
+	"churnwatch/schemas/malformed"
 )
 
-// malformed is one case of schemas/testdata/malformed/corpus.tsv.
-type malformed struct {
-	topic, name, reason string
-	msg                 []byte
-}
-
-// loadMalformedCorpus reads the corpus; the format, and its two expansions
-// («hh» is a byte, «N*text» a repetition), are in the README beside it.
-// schemas/malformed_test.go parses the same file.
-func loadMalformedCorpus(t *testing.T) []malformed {
+func loadMalformedCorpus(t *testing.T) []malformed.Case {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "schemas", "testdata", "malformed", "corpus.tsv"))
+	cases, err := malformed.Load(filepath.Join("..", "schemas", "testdata", "malformed", "corpus.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []malformed
-	for i, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.SplitN(line, "\t", 4)
-		if len(f) != 4 {
-			t.Fatalf("corpus.tsv line %d: want 4 fields, got %q", i+1, line)
-		}
-		var msg []byte
-		s := f[3]
-		for {
-			j := strings.Index(s, "«")
-			if j < 0 {
-				msg = append(msg, s...)
-				break
-			}
-			msg = append(msg, s[:j]...)
-			macro, rest, ok := strings.Cut(s[j+len("«"):], "»")
-			if !ok {
-				t.Fatalf("corpus.tsv line %d: « without »", i+1)
-			}
-			s = rest
-			if n, text, ok := strings.Cut(macro, "*"); ok {
-				count, err := strconv.Atoi(n)
-				if err != nil {
-					t.Fatalf("corpus.tsv line %d: %v", i+1, err)
-				}
-				msg = append(msg, bytes.Repeat([]byte(text), count)...)
-			} else {
-				b, err := strconv.ParseUint(macro, 16, 8)
-				if err != nil {
-					t.Fatalf("corpus.tsv line %d: %v", i+1, err)
-				}
-				msg = append(msg, byte(b))
-			}
-		}
-		out = append(out, malformed{topic: f[0], name: f[1], reason: f[2], msg: msg})
-	}
-	return out
+	return cases
 }
 
 type wallClock struct{}
@@ -139,8 +91,8 @@ func TestMalformedCorpusGoesToDLQ(t *testing.T) {
 	// Produce: valid, malformed, valid, malformed, ..., valid, per topic,
 	// all keyed by one subscriber, so offsets follow this order.
 	type expect struct {
-		c     *malformed // nil: a valid message
-		valid string     // its id, for valid messages
+		c     *malformed.Case // nil: a valid message
+		valid string          // its id, for valid messages
 	}
 	const key = "13912340001"
 	want := map[string][]expect{} // full topic name → by offset
@@ -158,8 +110,8 @@ func TestMalformedCorpusGoesToDLQ(t *testing.T) {
 	}
 	for i := range cases {
 		c := &cases[i]
-		addValid(c.topic)
-		add(c.topic, c.msg, expect{c: c})
+		addValid(c.Topic)
+		add(c.Topic, c.Msg, expect{c: c})
 	}
 	for _, topic := range []string{config.TopicCDR, config.TopicBilling, config.TopicCRM, config.TopicTaskUpdates} {
 		addValid(topic)
@@ -248,10 +200,10 @@ func TestMalformedCorpusGoesToDLQ(t *testing.T) {
 		switch {
 		case e.c == nil: // a valid task update for an unknown task
 			return "unknown task"
-		case len(e.c.msg) > cfg.Ingest.MaxMessageBytes:
-			return fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", len(e.c.msg), cfg.Ingest.MaxMessageBytes)
+		case len(e.c.Msg) > cfg.Ingest.MaxMessageBytes:
+			return fmt.Sprintf("message of %d bytes exceeds the limit of %d bytes", len(e.c.Msg), cfg.Ingest.MaxMessageBytes)
 		default:
-			return e.c.reason
+			return e.c.Reason
 		}
 	}
 	for _, topic := range inputs {
@@ -304,7 +256,7 @@ func TestMalformedCorpusGoesToDLQ(t *testing.T) {
 				}
 				name := "a valid task update"
 				if e.c != nil {
-					name = e.c.name
+					name = e.c.Name
 				}
 				reason := reasonFor(e, topic)
 				m, ok := got[int64(off)]
@@ -318,13 +270,13 @@ func TestMalformedCorpusGoesToDLQ(t *testing.T) {
 					// default, its first bytes.
 					switch {
 					case e.c == nil:
-					case len(e.c.msg) > consumers.MaxDeadLetterBytes:
-						if !bytes.Equal(m.Value, e.c.msg[:consumers.MaxDeadLetterBytes]) || !strings.Contains(headers(m)["error"], "keeps the first") {
+					case len(e.c.Msg) > consumers.MaxDeadLetterBytes:
+						if !bytes.Equal(m.Value, e.c.Msg[:consumers.MaxDeadLetterBytes]) || !strings.Contains(headers(m)["error"], "keeps the first") {
 							t.Errorf("%s: DLQ value of %d bytes (%s) is not the first %d bytes of the message",
 								name, len(m.Value), headers(m)["error"], consumers.MaxDeadLetterBytes)
 						}
-					case !bytes.Equal(m.Value, e.c.msg):
-						t.Errorf("%s: DLQ value of %d bytes is not the message of %d bytes", name, len(m.Value), len(e.c.msg))
+					case !bytes.Equal(m.Value, e.c.Msg):
+						t.Errorf("%s: DLQ value of %d bytes is not the message of %d bytes", name, len(m.Value), len(e.c.Msg))
 					}
 				}
 				r, ok := table[int64(off)]
