@@ -22,31 +22,37 @@ import (
 )
 
 var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
+	buildMu  sync.Mutex
+	binPaths = map[string]string{} // by build tags
 )
 
 // binary builds churnwatch once per test run, so the tests exercise the
 // real command line, environment handling and signal handling.
 func binary(t *testing.T) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "churnwatch-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "churnwatch")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	return binaryTagged(t, "")
+}
+
+// binaryTagged builds churnwatch with the given build tags (comma
+// separated), once per test run and set of tags.
+func binaryTagged(t *testing.T, tags string) string {
+	t.Helper()
+	buildMu.Lock()
+	defer buildMu.Unlock()
+	if path, ok := binPaths[tags]; ok {
+		return path
 	}
-	return binPath
+	dir, err := os.MkdirTemp("", "churnwatch-bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "churnwatch")
+	out, err := exec.Command("go", "build", "-tags", tags, "-o", path, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build -tags %q: %v\n%s", tags, err, out)
+	}
+	binPaths[tags] = path
+	return path
 }
 
 func freeAddr(t *testing.T) string {
@@ -85,7 +91,13 @@ func (s *syncBuffer) String() string {
 
 func start(t *testing.T, env []string, args ...string) *process {
 	t.Helper()
-	p := &process{cmd: exec.Command(binary(t), args...), output: &syncBuffer{}, done: make(chan error, 1)}
+	return startBinary(t, binary(t), env, args...)
+}
+
+// startBinary is start for a given churnwatch binary (see binaryTagged).
+func startBinary(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
+	p := &process{cmd: exec.Command(bin, args...), output: &syncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.output, p.output
 	if err := p.cmd.Start(); err != nil {
