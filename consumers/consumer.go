@@ -25,8 +25,11 @@ import (
 
 // Settings tune batching; defaults live in package config.
 type Settings struct {
-	BatchSize       int
-	FlushInterval   time.Duration
+	BatchSize     int
+	FlushInterval time.Duration
+	// RefreshInterval spaces the recomputes of the aggregates; 0 recomputes
+	// after every batch.
+	RefreshInterval time.Duration
 	MaxMessageBytes int
 	// ShutdownTimeout bounds the final flush and commit when stopping.
 	ShutdownTimeout time.Duration
@@ -64,6 +67,24 @@ type OutputSink[O any] interface {
 	Publish(ctx context.Context, outputs []O) error
 }
 
+// Aggregates are what a consumer keeps current from its facts
+// (subscriber_daily, subscribers). Recomputing them reads the facts of every
+// key touched, so one recompute covers the batches of a refresh interval;
+// the offsets of those batches are committed only after it, so that a crash
+// replays the batches and touches their keys again.
+type Aggregates[R any] interface {
+	// Touch records the keys of stored rows.
+	Touch(rows []R)
+	// Touched is how many keys wait for a recompute.
+	Touched() int
+	// Refresh recomputes the touched keys and forgets those it recomputed.
+	Refresh(ctx context.Context) error
+}
+
+// maxTouched bounds the keys that wait for a recompute: more trigger one
+// before the refresh interval is up.
+const maxTouched = 500_000
+
 // WarningSink publishes real-time warnings.
 type WarningSink = OutputSink[warehouse.WarningRow]
 
@@ -80,17 +101,20 @@ type item[R, O any] struct {
 // Consumer consumes one input topic. R is the row type it stores, O the type
 // of output its observer derives (warnings, task versions).
 type Consumer[R, O any] struct {
-	topic    string
-	decode   func(msg kafka.Message) (R, error)
-	store    func(ctx context.Context, rows []R) error
-	dead     DeadLetterSink
-	observe  ObserverFactory[R, O] // nil: nothing derived on this topic
-	outputs  OutputSink[O]
-	readers  ReaderFactory
-	settings Settings
-	stats    *Stats
-	metrics  ConsumerMetrics // nil: not instrumented (see Instrument)
-	log      zerolog.Logger
+	topic  string
+	decode func(msg kafka.Message) (R, error)
+	store  func(ctx context.Context, rows []R) error
+	// aggregates returns a fresh set of touched keys for a generation; nil
+	// when the topic feeds no aggregate.
+	aggregates func() Aggregates[R]
+	dead       DeadLetterSink
+	observe    ObserverFactory[R, O] // nil: nothing derived on this topic
+	outputs    OutputSink[O]
+	readers    ReaderFactory
+	settings   Settings
+	stats      *Stats
+	metrics    ConsumerMetrics // nil: not instrumented (see Instrument)
+	log        zerolog.Logger
 }
 
 // Topic returns the full name of the topic this consumer reads.
@@ -152,6 +176,10 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	report()
 
 	b := newBatch[R, O](c.settings.BatchSize)
+	p := &pending[R]{offsets: map[int]int64{}, refreshed: time.Now()}
+	if c.aggregates != nil {
+		p.aggregates = c.aggregates()
+	}
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
 	var runErr error
@@ -161,10 +189,10 @@ loop:
 		case it := <-items:
 			b.add(it)
 			if b.size() >= c.settings.BatchSize {
-				c.flush(ctx, b, commit)
+				c.flush(ctx, b, p, commit, false)
 			}
 		case <-ticker.C:
-			c.flush(ctx, b, commit)
+			c.flush(ctx, b, p, commit, false)
 		case err := <-fetchErr:
 			runErr = err
 			break loop
@@ -186,7 +214,7 @@ loop:
 	}
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.settings.ShutdownTimeout)
 	defer cancel()
-	c.flush(final, b, commit)
+	c.flush(final, b, p, commit, true)
 	return runErr
 }
 
@@ -258,15 +286,54 @@ func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.
 	}
 }
 
-// flush stores the batch and its dead letters, retrying until they are
-// stored or ctx ends, then commits and empties the batch. A batch that could
-// not be stored is kept whole: its offsets must not be committed, not even
-// by a later flush that commits higher offsets of the same partitions, so the
+// pending is what a generation stored but has not committed yet: the next
+// offsets per partition and the aggregate keys to recompute first.
+type pending[R any] struct {
+	offsets    map[int]int64
+	aggregates Aggregates[R] // nil: none
+	refreshed  time.Time
+}
+
+// flush stores the batch and its dead letters and publishes what it caused,
+// retrying until done or ctx ends, then empties it. A batch that could not
+// be stored is kept whole: its offsets must not be committed, not even by a
+// later flush that commits higher offsets of the same partitions, so the
 // final flush of Run stores it together with what was fetched after it.
-func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], commit Committer) {
-	if b.empty() {
+//
+// Once per refresh interval (and at the final flush), the aggregates of
+// every batch stored since the last commit are recomputed and their offsets
+// committed.
+func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], p *pending[R], commit Committer, final bool) {
+	if !b.empty() && !c.store1(ctx, b, p, commit) {
 		return
 	}
+	if len(p.offsets) == 0 {
+		return
+	}
+	due := final || time.Since(p.refreshed) >= c.settings.RefreshInterval
+	if p.aggregates != nil && !due && p.aggregates.Touched() < maxTouched {
+		return
+	}
+	if p.aggregates != nil && p.aggregates.Touched() > 0 {
+		if err := retry(ctx, c.log, "recompute the aggregates of "+c.topic, p.aggregates.Refresh); err != nil {
+			return
+		}
+	}
+	p.refreshed = time.Now()
+	failpoint(c.topic, "before-commit")
+	offsets := p.offsets
+	p.offsets = map[int]int64{}
+	if err := commit(offsets); err != nil {
+		// The batches are stored; a replay of them is harmless, so carry on.
+		c.log.Warn().Err(err).Msg("offset commit failed; the batches will be replayed and deduplicated")
+		return
+	}
+	c.log.Debug().Interface("offsets", offsets).Msg("committed")
+}
+
+// store1 stores one batch, publishes its outputs and dead letters, and adds
+// it to what is pending; it reports whether it did.
+func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending[R], commit Committer) bool {
 	start := time.Now()
 	if commitFirst { // the fault suite's broken variant, never in a release build
 		commit(b.offsets)
@@ -275,29 +342,30 @@ func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], commit Commi
 	if err := retry(ctx, c.log, "store "+c.topic+" batch", func(ctx context.Context) error {
 		return c.store(ctx, b.rows)
 	}); err != nil {
-		return
+		return false
 	}
 	failpoint(c.topic, "after-store")
 	if err := retry(ctx, c.log, "publish what "+c.topic+" caused", func(ctx context.Context) error {
 		return c.outputs.Publish(ctx, b.outputs)
 	}); err != nil {
-		return
+		return false
 	}
 	if err := retry(ctx, c.log, "record "+c.topic+" dead letters", func(ctx context.Context) error {
 		return c.dead.Send(ctx, b.dead)
 	}); err != nil {
-		return
+		return false
 	}
-	failpoint(c.topic, "before-commit")
-	defer b.reset()
+	if p.aggregates != nil {
+		p.aggregates.Touch(b.rows)
+	}
+	for partition, next := range b.offsets {
+		p.offsets[partition] = next
+	}
 	c.stats.add(len(b.rows), len(b.dead), len(b.outputs))
 	c.hooks().BatchDone(len(b.rows), len(b.dead), len(b.outputs), time.Since(start))
-	if err := commit(b.offsets); err != nil {
-		// The batch is stored; a replay of it is harmless, so carry on.
-		c.log.Warn().Err(err).Int("rows", len(b.rows)).Msg("offset commit failed; the batch will be replayed and deduplicated")
-		return
-	}
-	c.log.Debug().Int("rows", len(b.rows)).Int("dead", len(b.dead)).Dur("took", time.Since(start)).Msg("batch stored and committed")
+	c.log.Debug().Int("rows", len(b.rows)).Int("dead", len(b.dead)).Dur("took", time.Since(start)).Msg("batch stored")
+	b.reset()
+	return true
 }
 
 // batch gathers rows, dead letters and the next offset per partition.

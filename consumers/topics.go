@@ -42,9 +42,9 @@ type Deps struct {
 }
 
 func newConsumer[R, O any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
-	observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
+	aggregates func() Aggregates[R], observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
 	return &Consumer[R, O]{
-		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
+		topic: topic, decode: decode, store: store, aggregates: aggregates, dead: d.DeadLetters, readers: d.Readers,
 		observe: observe, outputs: outputs,
 		settings: d.Settings, stats: &Stats{},
 		log: d.Log.With().Str("component", "consumer").Str("topic", topic).Logger(),
@@ -88,16 +88,16 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 				calls = append(calls, rows[i])
 			}
 		}
-		if err := d.Store.InsertHotlineCalls(ctx, calls); err != nil {
-			return err
-		}
-		keys := make(map[warehouse.DayKey]struct{}, len(rows))
-		for i := range rows {
-			keys[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
-		}
-		return d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules)
+		return d.Store.InsertHotlineCalls(ctx, calls)
 	}
-	return newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreCDR), d.Warnings)
+	aggregates := func() Aggregates[warehouse.CDRRow] {
+		return newTouched(d, func(t *touched, rows []warehouse.CDRRow) {
+			for i := range rows {
+				t.days[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
+			}
+		})
+	}
+	return newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreCDR), d.Warnings)
 }
 
 // NewBilling returns the consumer of the billing.events topic.
@@ -110,27 +110,21 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 		return warehouse.BillingRow{BillingEvent: b, Day: warehouse.LocalDay(b.TS, d.Location),
 			Provenance: warehouse.Provenance{Partition: int32(msg.Partition), Offset: msg.Offset}}, nil
 	}
-	store := func(ctx context.Context, rows []warehouse.BillingRow) error {
-		if err := d.Store.InsertBilling(ctx, rows); err != nil {
-			return err
-		}
-		keys := make(map[warehouse.DayKey]struct{})
-		billed := make(map[string]struct{})
-		for i := range rows {
-			switch rows[i].Type {
-			case schemas.BillingPayment:
-				keys[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
-			case schemas.BillingBill:
-				billed[rows[i].MSISDN] = struct{}{}
+	aggregates := func() Aggregates[warehouse.BillingRow] {
+		return newTouched(d, func(t *touched, rows []warehouse.BillingRow) {
+			for i := range rows {
+				switch rows[i].Type {
+				case schemas.BillingPayment:
+					t.days[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
+				case schemas.BillingBill:
+					// A bill can change the tier of a subscriber whose
+					// profile names none.
+					t.subscribers[rows[i].MSISDN] = struct{}{}
+				}
 			}
-		}
-		if err := d.Store.RefreshDaily(ctx, mapKeys(keys), d.DailyRules); err != nil {
-			return err
-		}
-		// A bill can change the tier of a subscriber whose profile names none.
-		return d.Store.RefreshSubscribers(ctx, mapKeys(billed), d.TierRules)
+		})
 	}
-	return newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreBilling), d.Warnings)
+	return newConsumer(topic, d, decode, d.Store.InsertBilling, aggregates, restoring(topic, d, realtime.RestoreBilling), d.Warnings)
 }
 
 // NewCRM returns the consumer of the crm.events topic; it keeps the
@@ -152,17 +146,54 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 		}
 		return row, nil
 	}
-	store := func(ctx context.Context, rows []warehouse.CRMRow) error {
-		if err := d.Store.InsertCRM(ctx, rows); err != nil {
+	aggregates := func() Aggregates[warehouse.CRMRow] {
+		return newTouched(d, func(t *touched, rows []warehouse.CRMRow) {
+			for i := range rows {
+				t.subscribers[rows[i].MSISDN] = struct{}{}
+			}
+		})
+	}
+	return newConsumer(topic, d, decode, d.Store.InsertCRM, aggregates, restoring(topic, d, realtime.RestoreCRM), d.Warnings)
+}
+
+// touched gathers the subscriber-days and subscribers stored batches
+// touched, for one recompute of subscriber_daily and subscribers.
+type touched struct {
+	d           Deps
+	days        map[warehouse.DayKey]struct{}
+	subscribers map[string]struct{}
+}
+
+// touchedBy is touched with the function that records a batch's keys.
+type touchedBy[R any] struct {
+	*touched
+	touch func(*touched, []R)
+}
+
+func newTouched[R any](d Deps, touch func(*touched, []R)) Aggregates[R] {
+	return touchedBy[R]{&touched{d: d, days: map[warehouse.DayKey]struct{}{}, subscribers: map[string]struct{}{}}, touch}
+}
+
+func (t touchedBy[R]) Touch(rows []R) { t.touch(t.touched, rows) }
+
+func (t *touched) Touched() int { return len(t.days) + len(t.subscribers) }
+
+// Refresh recomputes subscriber_daily, then subscribers; each set of keys is
+// forgotten once its recompute succeeded.
+func (t *touched) Refresh(ctx context.Context) error {
+	if len(t.days) > 0 {
+		if err := t.d.Store.RefreshDaily(ctx, mapKeys(t.days), t.d.DailyRules); err != nil {
 			return err
 		}
-		msisdns := make(map[string]struct{})
-		for i := range rows {
-			msisdns[rows[i].MSISDN] = struct{}{}
-		}
-		return d.Store.RefreshSubscribers(ctx, mapKeys(msisdns), d.TierRules)
+		clear(t.days)
 	}
-	return newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreCRM), d.Warnings)
+	if len(t.subscribers) > 0 {
+		if err := t.d.Store.RefreshSubscribers(ctx, mapKeys(t.subscribers), t.d.TierRules); err != nil {
+			return err
+		}
+		clear(t.subscribers)
+	}
+	return nil
 }
 
 func mapKeys[K comparable](m map[K]struct{}) []K {

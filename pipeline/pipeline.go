@@ -84,7 +84,7 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		DailyRules: warehouse.DailyRules{HomeNetwork: cfg.Rules.HomeNetwork, HotlineNumbers: cfg.Rules.HotlineNumbers,
 			CompetitorHotlines: cfg.Rules.CompetitorHotlines},
 		TierRules: warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},
-		Settings: consumers.Settings{BatchSize: cfg.Ingest.BatchSize, FlushInterval: cfg.Ingest.FlushInterval,
+		Settings: consumers.Settings{BatchSize: cfg.Ingest.BatchSize, FlushInterval: cfg.Ingest.FlushInterval, RefreshInterval: cfg.Ingest.RefreshInterval,
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
 		Log: log,
 	}

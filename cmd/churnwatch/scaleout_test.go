@@ -75,7 +75,7 @@ func TestScaleOutMatchesSingleInstance(t *testing.T) {
 			"CHURNWATCH_KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","), "CHURNWATCH_CLICKHOUSE_ADDR=" + ch.Addr,
 			"CHURNWATCH_CLICKHOUSE_DATABASE=" + ch.Database, "CHURNWATCH_HTTP_ADDR=" + freeAddr(t),
 			"CHURNWATCH_TOPIC_PREFIX=" + topics.Prefix, "CHURNWATCH_KAFKA_GROUP_ID=" + group,
-			"CHURNWATCH_BATCH_SIZE=500", "CHURNWATCH_FLUSH_INTERVAL=100ms", "CHURNWATCH_LOG_LEVEL=info",
+			"CHURNWATCH_BATCH_SIZE=500", "CHURNWATCH_FLUSH_INTERVAL=100ms", "CHURNWATCH_REFRESH_INTERVAL=1s", "CHURNWATCH_LOG_LEVEL=info",
 		}
 	}
 	consumed := append(topics.Inputs(), topics.Name(topics.Warnings), topics.Name(topics.TaskUpdates))

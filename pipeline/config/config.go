@@ -39,6 +39,7 @@ const (
 	DefaultTimezone          = "Asia/Shanghai"
 	DefaultBatchSize         = 50000
 	DefaultFlushInterval     = time.Second
+	DefaultRefreshInterval   = 5 * time.Second
 	DefaultMaxMessageBytes   = 64 << 10
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultBrokerPartitions  = 4
@@ -192,6 +193,7 @@ func (t Topics) All() []string {
 type Ingest struct {
 	BatchSize       int           `yaml:"batch_size"`
 	FlushInterval   time.Duration `yaml:"flush_interval"`
+	RefreshInterval time.Duration `yaml:"refresh_interval"`
 	MaxMessageBytes int           `yaml:"max_message_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
@@ -245,7 +247,7 @@ func Default() Config {
 		HTTP:       HTTP{Addr: DefaultHTTPAddr},
 		Topics: Topics{CDR: TopicCDR, Billing: TopicBilling, CRM: TopicCRM, TaskUpdates: TopicTaskUpdates,
 			Warnings: TopicWarnings, Tasks: TopicTasks},
-		Ingest: Ingest{BatchSize: DefaultBatchSize, FlushInterval: DefaultFlushInterval,
+		Ingest: Ingest{BatchSize: DefaultBatchSize, FlushInterval: DefaultFlushInterval, RefreshInterval: DefaultRefreshInterval,
 			MaxMessageBytes: DefaultMaxMessageBytes, ShutdownTimeout: DefaultShutdownTimeout},
 		Broker: Broker{Port: portOf(DefaultBroker), DataDir: DefaultBrokerDataDir, Partitions: DefaultBrokerPartitions},
 		Rules: Rules{HomeNetwork: DefaultHomeNetwork, HotlineNumbers: []string{"10086"},
@@ -369,15 +371,16 @@ func (c Config) Masked() Config {
 // Environment variables that applyEnv parses itself rather than through
 // the envStrings, envInts and envBools tables.
 const (
-	envKafkaBrokers  = "CHURNWATCH_KAFKA_BROKERS"
-	envFlushInterval = "CHURNWATCH_FLUSH_INTERVAL"
+	envKafkaBrokers    = "CHURNWATCH_KAFKA_BROKERS"
+	envFlushInterval   = "CHURNWATCH_FLUSH_INTERVAL"
+	envRefreshInterval = "CHURNWATCH_REFRESH_INTERVAL"
 )
 
 // EnvVars returns, sorted, the name of every CHURNWATCH_* environment
 // variable Load reads (CHURNWATCH_CONFIG, read by the command, aside).
 func EnvVars() []string {
 	var cfg Config
-	names := []string{envKafkaBrokers, envFlushInterval}
+	names := []string{envKafkaBrokers, envFlushInterval, envRefreshInterval}
 	for name := range envStrings(&cfg) {
 		names = append(names, name)
 	}
@@ -475,12 +478,14 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			*dst = b
 		}
 	}
-	if v := getenv(envFlushInterval); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("%s=%q: want a duration like 500ms or 2s", envFlushInterval, v)
+	for name, dst := range map[string]*time.Duration{envFlushInterval: &cfg.Ingest.FlushInterval, envRefreshInterval: &cfg.Ingest.RefreshInterval} {
+		if v := getenv(name); v != "" {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a duration like 500ms or 2s", name, v)
+			}
+			*dst = d
 		}
-		cfg.Ingest.FlushInterval = d
 	}
 	return nil
 }
@@ -590,6 +595,9 @@ func (c Config) Validate() error {
 	}
 	if c.Ingest.FlushInterval <= 0 {
 		add("ingest.flush_interval %s: want a positive duration", c.Ingest.FlushInterval)
+	}
+	if c.Ingest.RefreshInterval < 0 {
+		add("ingest.refresh_interval %s: want a duration of 0 (recompute after every batch) or more", c.Ingest.RefreshInterval)
 	}
 	if c.Ingest.ShutdownTimeout <= 0 {
 		add("ingest.shutdown_timeout %s: want a positive duration (the time to store and commit what was fetched)", c.Ingest.ShutdownTimeout)

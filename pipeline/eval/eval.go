@@ -142,6 +142,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 	pcfg.Kafka.StartOffset = "earliest"
 	pcfg.HTTP.Addr = "127.0.0.1:0"
 	pcfg.Ingest.FlushInterval = 100 * time.Millisecond
+	pcfg.Ingest.RefreshInterval = 200 * time.Millisecond
 	pcfg.Daily.Schedule = neverSchedule
 	res := Result{Seed: sim.Seed, Days: days, Warmup: cfg.Warmup, From: first.Format(time.DateOnly), To: last.Format(time.DateOnly),
 		Timezone: loc.String(), Database: pcfg.ClickHouse.Database, Kept: cfg.Keep}

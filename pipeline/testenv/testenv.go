@@ -78,6 +78,7 @@ func Config(b *broker.Broker, ch config.ClickHouse) config.Config {
 	cfg.ClickHouse = ch
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.Ingest.FlushInterval = 100 * time.Millisecond
+	cfg.Ingest.RefreshInterval = 200 * time.Millisecond
 	cfg.Ingest.ShutdownTimeout = 5 * time.Second
 	cfg.Log.Level = "warn"
 	return cfg
