@@ -39,6 +39,10 @@ type Deps struct {
 	TierRules  warehouse.TierRules
 	Settings   Settings
 	Log        zerolog.Logger
+	// Live, when set, is the rule set in effect, which the restored states
+	// follow event by event (a reload swaps it); Rules are then the rules
+	// at start, which fix the number lists.
+	Live *realtime.Live
 }
 
 func newConsumer[R, O any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
@@ -208,12 +212,20 @@ func mapKeys[K comparable](m map[K]struct{}) []K {
 // restored per partition on assignment, never rejecting an event.
 func restoring[R any, S interface {
 	Observe(*R) []warehouse.WarningRow
+	Follow(*realtime.Live)
 }](topic string, d Deps,
 	restore func(context.Context, realtime.Store, realtime.Rules, string, int, int64) (S, error)) ObserverFactory[R, warehouse.WarningRow] {
 	return func(ctx context.Context, partition int, offset int64) (Observer[R, warehouse.WarningRow], func(), error) {
-		st, err := restore(ctx, d.State, d.Rules, topic, partition, offset)
+		rules := d.Rules
+		if d.Live != nil {
+			rules = *d.Live.Load() // the windows restored are those of the rules in effect
+		}
+		st, err := restore(ctx, d.State, rules, topic, partition, offset)
 		if err != nil {
 			return nil, nil, err
+		}
+		if d.Live != nil {
+			st.Follow(d.Live)
 		}
 		return func(r *R) ([]warehouse.WarningRow, error) { return st.Observe(r), nil }, nil, nil
 	}

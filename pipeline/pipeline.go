@@ -42,6 +42,10 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	if err := ops.CheckExposure(cfg.HTTP.Addr, cfg.HTTP.Token); err != nil {
 		return err
 	}
+	access, err := ops.NewAccess(cfg)
+	if err != nil {
+		return err
+	}
 	// Every Kafka connection below goes through kconn: TLS and SASL apply
 	// to the group, the readers, the writer and the admin clients alike.
 	kconn, err := kafkaconn.New(cfg.Kafka)
@@ -70,6 +74,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	defer writer.Close()
 	t := cfg.Topics
 	plan := NumberPlan(cfg.Rules)
+	// The rules in effect: swapped by SIGHUP and POST /-/reload.
+	reloader := NewReloader(cfg.RulesFile, cfg.Rules, plan, log)
 	// One publisher for every warning, real-time and daily.
 	warnings := alerts.NewPublisher(store, writer, t.Name(t.Warnings))
 	deps := consumers.Deps{
@@ -86,7 +92,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		TierRules: warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},
 		Settings: consumers.Settings{BatchSize: cfg.Ingest.BatchSize, FlushInterval: cfg.Ingest.FlushInterval, RefreshInterval: cfg.Ingest.RefreshInterval,
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
-		Log: log,
+		Log:  log,
+		Live: reloader.Live(),
 	}
 	taskOut := tasks.NewPublisher(store, writer, t.Name(t.Tasks))
 	owner := tasks.NewOwner(cfg.Tasks, store, taskOut, daily.SystemClock{}, log)
@@ -107,6 +114,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	hub := ops.NewHub(ops.NewTailer(ops.TailConfig{Conn: kconn, Topic: t.Name(t.Warnings)}), log)
 	handler := ops.NewHandler(ops.HandlerConfig{
 		Token:    cfg.HTTP.Token,
+		Access:   access,
+		Points:   cfg.Scorecard,
 		Gatherer: registry,
 		Metrics:  metrics,
 		Health: ops.NewHealth(wh, kconn,
@@ -115,6 +124,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Reader:   ops.NewReader(wh.Conn(), wh.Database(), loc),
 		Location: loc,
 		Log:      log,
+		Reload:   reloader.Reload,
+		// The version of the rules the real-time states follow.
+		RuleVersion: func() string { return reloader.Live().Load().Version },
 	})
 	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
@@ -128,10 +140,13 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
+	sched.FollowRules(reloader.Daily)
+	watchHUP := reloader.WatchSIGHUP()
 
 	eg, egCtx := errgroup.WithContext(ctx)
 	eg.Go(func() error { return refused(egCtx, kconn, log) })
 	eg.Go(func() error { return sched.Run(egCtx) })
+	eg.Go(func() error { return watchHUP(egCtx) })
 	srv := ops.NewHTTPServer(egCtx, handler)
 	eg.Go(func() error { return group.Run(egCtx) })
 	eg.Go(func() error { return owner.Run(egCtx) })
@@ -243,7 +258,7 @@ func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Pub
 // RealtimeRules configures the real-time signals from the rules.
 func RealtimeRules(r config.Rules, plan *numbering.Plan) realtime.Rules {
 	return realtime.Rules{Thresholds: r.Thresholds, HotlineNumbers: r.HotlineNumbers,
-		CompetitorHotlines: r.CompetitorHotlines, Plan: plan}
+		CompetitorHotlines: r.CompetitorHotlines, Plan: plan, Version: r.Version()}
 }
 
 func startOffset(s string) int64 {

@@ -276,4 +276,26 @@ func checkContents(t *testing.T, conn driver.Conn, db string) {
 			t.Errorf("subscribers %s = %+v, want %+v", m, subs[m], w)
 		}
 	}
+	// The workbench profile of ex-r-1; the partial profile of 13912340002 has none.
+	var interests, products []string
+	var groupID, groupName, groupLevel string
+	var age *uint32
+	for _, m := range []string{"13912340001", "13912340002"} {
+		err := conn.QueryRow(context.Background(), fmt.Sprintf("SELECT interests, group_id, group_name, group_level, products, network_age_months "+
+			"FROM %s.subscribers FINAL WHERE msisdn = ?", db), m).Scan(&interests, &groupID, &groupName, &groupLevel, &products, &age)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprintf("%q %s/%s/%s %q %v", interests, groupID, groupName, groupLevel, products, age)
+		want := `[] // [] <nil>`
+		if m == "13912340001" {
+			want = `["golf" "tea"] G-350100-0042/福州闽江科技有限公司/A2 ["family-plan" "139-mailbox"] 173`
+			if age != nil {
+				got = fmt.Sprintf("%q %s/%s/%s %q %d", interests, groupID, groupName, groupLevel, products, *age)
+			}
+		}
+		if got != want {
+			t.Errorf("subscribers %s workbench profile = %s, want %s", m, got, want)
+		}
+	}
 }

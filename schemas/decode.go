@@ -414,9 +414,59 @@ func DecodeCRM(data []byte) (CRMEvent, error) {
 				return CRMEvent{}, err
 			}
 		}
+		if err = checkProfileExtensions(p); err != nil {
+			return CRMEvent{}, err
+		}
 		e.Profile = p
 	}
 	return e, nil
+}
+
+// checkProfileExtensions validates the fields of the workbench profile
+// (interests, group, products, network_age_months). Each is optional; a
+// list is at most MaxListItems labels, each a non-empty label of at most
+// MaxIDLength characters.
+func checkProfileExtensions(p *Profile) error {
+	for _, l := range [...]struct {
+		field string
+		items *[]string
+	}{{"profile.interests", p.Interests}, {"profile.products", p.Products}} {
+		if l.items == nil {
+			continue
+		}
+		if len(*l.items) > MaxListItems {
+			return fieldErr(l.field, "at most %d items, got %d", MaxListItems, len(*l.items))
+		}
+		for i, it := range *l.items {
+			item := fmt.Sprintf("%s.%d", l.field, i)
+			if it == "" {
+				return fieldErr(item, "empty string (leave it out of the list)")
+			}
+			if err := checkLength(item, it, MaxIDLength); err != nil {
+				return err
+			}
+		}
+	}
+	if g := p.Group; g != nil {
+		if err := checkLength("profile.group.id", g.ID, MaxIDLength); err != nil {
+			return err
+		}
+		if err := checkLength("profile.group.name", g.Name, MaxIDLength); err != nil {
+			return err
+		}
+		if g.Level != "" {
+			if err := oneOf("profile.group.level", g.Level, GroupLevels...); err != nil {
+				return err
+			}
+		}
+		if g.Level != "" && g.ID == "" && g.Name == "" {
+			return fieldErr("profile.group", "a level without the group's id or name")
+		}
+	}
+	if n := p.NetworkAgeMonths; n != nil && (*n < 0 || *n > MaxNetworkAgeMonths) {
+		return fieldErr("profile.network_age_months", "must be between 0 and %d months, got %d", MaxNetworkAgeMonths, *n)
+	}
+	return nil
 }
 
 type rawTaskUpdate struct {

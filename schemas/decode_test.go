@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -146,6 +147,10 @@ func TestDecodeBillingAndCRM(t *testing.T) {
 		{"bad birthday", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"birthday":"1985/11/25"}}`, "profile.birthday", true},
 		{"profile not object", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":"gold"}`, "profile", true},
 		{"profile field wrong type", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"region":7}}`, "profile.region", true},
+		{"bad group level", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"group":{"id":"G-1","level":"A3"}}}`, "profile.group.level", true},
+		{"negative network age", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"network_age_months":-2}}`, "profile.network_age_months", true},
+		{"empty interest", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"interests":["golf",""]}}`, "profile.interests.1", true},
+		{"product as number", "crm.events", `{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"products":[7]}}`, "profile.products.0", true},
 		{"transfer without to", "churn.task-updates", `{"task_id":"t","msisdn":"13800000001","status":"TRANSFERRED","ts":"2026-11-22T09:00:00+08:00"}`, "to", true},
 		{"unknown update status", "churn.task-updates", `{"task_id":"t","msisdn":"13800000001","status":"DONE","ts":"2026-11-22T09:00:00+08:00"}`, "status", true},
 	}
@@ -183,5 +188,30 @@ func TestPartialProfileKeepsAbsentFields(t *testing.T) {
 func TestMaskMSISDN(t *testing.T) {
 	if got := MaskMSISDN("13800000001"); got != "138****0001" {
 		t.Errorf("MaskMSISDN = %q", got)
+	}
+}
+
+func TestProfileExtensions(t *testing.T) {
+	e, err := DecodeCRM([]byte(`{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00",` +
+		`"profile":{"interests":["golf","tea"],"group":{"id":"G-1","name":"某某科技","level":"B1"},"products":[],"network_age_months":138}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.Profile
+	if p.Interests == nil || !slices.Equal(*p.Interests, []string{"golf", "tea"}) {
+		t.Errorf("interests = %v", p.Interests)
+	}
+	if p.Group == nil || *p.Group != (Group{ID: "G-1", Name: "某某科技", Level: GroupB1}) {
+		t.Errorf("group = %+v", p.Group)
+	}
+	if p.Products == nil || len(*p.Products) != 0 {
+		t.Errorf("products = %v, want an empty list (clears the stored one)", p.Products)
+	}
+	if p.NetworkAgeMonths == nil || *p.NetworkAgeMonths != 138 {
+		t.Errorf("network_age_months = %v", p.NetworkAgeMonths)
+	}
+	e, err = DecodeCRM([]byte(`{"event_id":"r","msisdn":"13800000001","type":"PROFILE","ts":"2026-11-22T09:00:00+08:00","profile":{"interests":null}}`))
+	if err != nil || e.Profile.Interests != nil || e.Profile.Group != nil || e.Profile.NetworkAgeMonths != nil {
+		t.Errorf("null and absent extensions must stay nil (keep the stored value): %+v %v", e.Profile, err)
 	}
 }

@@ -121,7 +121,46 @@ type Profile struct {
 	PromoEnd       *string `json:"promo_end,omitempty"`
 	JoinDate       *string `json:"join_date,omitempty"`
 	Status         *string `json:"status,omitempty"`
+	// Interests and Products are replaced as a whole: a list, even an empty
+	// one, replaces the stored list. Products are the sticky products
+	// (family plan, mailbox, broadband bundle) that make leaving costly.
+	Interests *[]string `json:"interests,omitempty"`
+	Group     *Group    `json:"group,omitempty"`
+	Products  *[]string `json:"products,omitempty"`
+	// NetworkAgeMonths is how long the subscriber has been on the network
+	// (网龄), in months.
+	NetworkAgeMonths *int64 `json:"network_age_months,omitempty"`
 }
+
+// GroupLevel is the grade of an enterprise group customer (集团客户等级).
+type GroupLevel string
+
+// The enterprise group levels, highest first.
+const (
+	GroupA1 GroupLevel = "A1"
+	GroupA2 GroupLevel = "A2"
+	GroupB1 GroupLevel = "B1"
+	GroupB2 GroupLevel = "B2"
+	GroupC  GroupLevel = "C"
+)
+
+// GroupLevels lists every valid GroupLevel, highest first.
+var GroupLevels = []GroupLevel{GroupA1, GroupA2, GroupB1, GroupB2, GroupC}
+
+// Group is the enterprise group (集团) a subscriber belongs to. A PROFILE
+// event's group replaces the stored one as a whole; an empty object ({})
+// says the subscriber belongs to no group.
+type Group struct {
+	ID    string     `json:"id,omitempty"`
+	Name  string     `json:"name,omitempty"`
+	Level GroupLevel `json:"level,omitempty"`
+}
+
+// MaxNetworkAgeMonths bounds network_age_months: a century.
+const MaxNetworkAgeMonths = 1200
+
+// MaxListItems bounds the interests and products lists.
+const MaxListItems = 64
 
 // TaskUpdateStatus is a status that ticketing writes on churn.task-updates.
 type TaskUpdateStatus string
@@ -176,6 +215,10 @@ type Warning struct {
 	Region         string `json:"region,omitempty"`
 	AccountManager string `json:"account_manager,omitempty"`
 	PhoneManager   string `json:"phone_manager,omitempty"`
+	// RuleVersion is the content hash of the rule set that fired the
+	// warning (config.Rules.Version), so that outcomes and backtests can
+	// be told apart per rule set (field added to SPEC 2.5).
+	RuleVersion string `json:"rule_version,omitempty"`
 }
 
 // TaskStatus is the life-cycle state of a retention task.

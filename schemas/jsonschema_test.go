@@ -379,6 +379,32 @@ func agreementCases() []agreementCase {
 	crm("profile join_date bad", withProfile(`{"join_date":"15-03-01"}`), false)
 	crm("profile region as number", withProfile(`{"region":7}`), false)
 	crm("profile name as object", withProfile(`{"name":{"first":"三"}}`), false)
+	crm("workbench profile", withProfile(`{"interests":["golf","tea"],"group":{"id":"G-1","name":"某某科技","level":"A2"},"products":["family-plan","139-mailbox"],"network_age_months":138}`), true)
+	crm("interests empty list clears", withProfile(`{"interests":[]}`), true)
+	crm("interests null", withProfile(`{"interests":null}`), true)
+	crm("interests as string", withProfile(`{"interests":"golf"}`), false)
+	crm("interests with a number", withProfile(`{"interests":["golf",7]}`), false)
+	crm("interests with an empty label", withProfile(`{"interests":["golf",""]}`), false)
+	crm("interests with null", withProfile(`{"interests":["golf",null]}`), false)
+	crm("products 64 labels", withProfile(`{"products":[`+strings.TrimSuffix(strings.Repeat(`"p",`, 64), ",")+`]}`), true)
+	crm("products 65 labels", withProfile(`{"products":[`+strings.TrimSuffix(strings.Repeat(`"p",`, 65), ",")+`]}`), false)
+	crm("products as object", withProfile(`{"products":{"a":1}}`), false)
+	crm("group empty object clears", withProfile(`{"group":{}}`), true)
+	crm("group null", withProfile(`{"group":null}`), true)
+	crm("group without level", withProfile(`{"group":{"name":"某某科技"}}`), true)
+	crm("group level empty", withProfile(`{"group":{"id":"G-1","level":""}}`), true)
+	crm("group level lower case", withProfile(`{"group":{"id":"G-1","level":"a1"}}`), false)
+	crm("group level D", withProfile(`{"group":{"id":"G-1","level":"D"}}`), false)
+	crm("group level as number", withProfile(`{"group":{"id":"G-1","level":1}}`), false)
+	crm("group as string", withProfile(`{"group":"G-1"}`), false)
+	crm("group id as number", withProfile(`{"group":{"id":42}}`), false)
+	crm("group extra key", withProfile(`{"group":{"id":"G-1","since":"2019"}}`), true)
+	crm("network_age_months zero", withProfile(`{"network_age_months":0}`), true)
+	crm("network_age_months 1200", withProfile(`{"network_age_months":1200}`), true)
+	crm("network_age_months 1201", withProfile(`{"network_age_months":1201}`), false)
+	crm("network_age_months negative", withProfile(`{"network_age_months":-1}`), false)
+	crm("network_age_months fractional", withProfile(`{"network_age_months":12.5}`), false)
+	crm("network_age_months as string", withProfile(`{"network_age_months":"12"}`), false)
 	crm("PORT_OUT_QUERY", basePortOut, true)
 	crm("PORT_OUT_QUERY with null profile", edit(basePortOut, "profile", "null"), true)
 	crm("PORT_OUT_QUERY with a bad profile", edit(basePortOut, "profile", `{"tier":"platinum"}`), false)
@@ -551,6 +577,9 @@ func TestSchemaEnums(t *testing.T) {
 			func(v string) string { return edit(baseProfile, "type", `"`+v+`"`) }},
 		{"crm.events", "/$defs/profile/properties/tier/anyOf/0/enum", strs(tiers...),
 			func(v string) string { return withProfile(`{"tier":"` + v + `"}`) }},
+		{"crm.events", "/$defs/profile/properties/group/properties/level/anyOf/0/enum",
+			strs(schemas.GroupA1, schemas.GroupA2, schemas.GroupB1, schemas.GroupB2, schemas.GroupC),
+			func(v string) string { return withProfile(`{"group":{"id":"G-1","level":"` + v + `"}}`) }},
 		{"churn.task-updates", "/properties/status/enum",
 			strs(schemas.UpdateAccepted, schemas.UpdateContacted, schemas.UpdateTransferred,
 				schemas.UpdateRetained, schemas.UpdateLost, schemas.UpdateClosed),
@@ -771,7 +800,7 @@ func TestOutputSchemas(t *testing.T) {
 		Evidence:    map[string]any{"calls": 4, "threshold": 3, "window_days": 7, "hotline": "10086"},
 		Score:       62,
 		// Optional fields added to SPEC 2.5.
-		Region: "fuzhou-linchuan", AccountManager: "am-017", PhoneManager: "pm-003",
+		Region: "fuzhou-linchuan", AccountManager: "am-017", PhoneManager: "pm-003", RuleVersion: "3f9c0a1b2d4e",
 	}
 	task := schemas.Task{
 		Region:       "fuzhou-linchuan", // optional, added to SPEC 2.6
@@ -833,6 +862,8 @@ func TestOutputSchemas(t *testing.T) {
 	warn("msisdn with prefix", false, func(w *schemas.Warning) { w.MSISDN = "+8613800000001" })
 	warn("empty warning_id", false, func(w *schemas.Warning) { w.WarningID = "" })
 	warn("nil evidence", false, func(w *schemas.Warning) { w.Evidence = nil })
+	warn("no rule version (before issue 9)", true, func(w *schemas.Warning) { w.RuleVersion = "" })
+	warn("rule version not a hash", false, func(w *schemas.Warning) { w.RuleVersion = "v2" })
 	tsk("typical", true, func(*schemas.Task) {})
 	for _, s := range []schemas.TaskStatus{schemas.TaskOpen, schemas.TaskAccepted, schemas.TaskContacted, schemas.TaskEscalated, schemas.TaskRetained, schemas.TaskLost, schemas.TaskClosed} {
 		tsk("status "+string(s), true, func(k *schemas.Task) { k.Status = s })
@@ -865,7 +896,7 @@ func TestOutputSchemas(t *testing.T) {
 	// Removing any field of a typical message must make it invalid: every
 	// field of SPEC 2.5/2.6 is required in the output schemas; the fields
 	// added since are optional.
-	optional := map[string]bool{"region": true, "account_manager": true, "phone_manager": true}
+	optional := map[string]bool{"region": true, "account_manager": true, "phone_manager": true, "rule_version": true}
 	for topic, v := range map[string]any{"churn.warnings": warning, "churn.tasks": task} {
 		b, err := json.Marshal(v)
 		if err != nil {

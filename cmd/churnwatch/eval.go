@@ -25,6 +25,7 @@ type evalFlags struct {
 	end         string
 	keep        bool
 	json        bool
+	rules       string
 }
 
 func (e *evalFlags) register(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (e *evalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.end, "end", "", "first day after the simulated history, YYYY-MM-DD (default today); fix it to repeat a run exactly")
 	fs.BoolVar(&e.keep, "keep", false, "keep the scratch database eval_* afterwards (it is dropped otherwise)")
 	fs.BoolVar(&e.json, "json", false, "print JSON instead of the table")
+	fs.StringVar(&e.rules, "rules", "", "a rules file to evaluate instead of the rules in effect (the keys of rules:), to judge a change before it ships")
 }
 
 // config turns the flags into a run's configuration.
@@ -43,6 +45,13 @@ func (e evalFlags) config(cfg config.Config) (eval.Config, error) {
 	loc, err := cfg.Location()
 	if err != nil {
 		return eval.Config{}, err
+	}
+	if e.rules != "" {
+		r, err := config.LoadRules(e.rules)
+		if err != nil {
+			return eval.Config{}, err
+		}
+		cfg.Rules, cfg.RulesFile = r, e.rules
 	}
 	sim := simulate.Config{Subscribers: e.subscribers, Days: e.days, Seed: e.seed, ChurnShare: e.churnShare, Location: loc}
 	switch {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"regexp"
 	"strconv"
@@ -34,7 +35,7 @@ func TestEvalCommand(t *testing.T) {
 	}
 	t.Logf("eval took %s:\n%s", time.Since(start).Round(time.Millisecond), out)
 
-	head := regexp.MustCompile(`^churnwatch eval: seed 3, 21 days evaluated from 2026-11-02 to 2026-11-22 \(Asia/Shanghai\) after 28 days of warm-up, \d+ messages, \d+ s; database (eval_[0-9a-f]+) dropped\n`).
+	head := regexp.MustCompile(`^churnwatch eval: seed 3, 21 days evaluated from 2026-11-02 to 2026-11-22 \(Asia/Shanghai\) after 28 days of warm-up, \d+ messages, \d+ s; database (eval_[0-9a-f]+) dropped; rule version ` + config.Default().Rules.Version() + `\n`).
 		FindStringSubmatch(out)
 	if head == nil {
 		t.Fatalf("no header line:\n%s", out)
@@ -57,17 +58,22 @@ func TestEvalCommand(t *testing.T) {
 		if len(f) < 11 || f[1] != string(signals.RealTime) && f[1] != string(signals.Daily) && f[0] != "any signal" {
 			continue
 		}
+		// warnings, flagged, caught, ≤30/60/90 d, late, loyal
 		var n [5]int
-		for i := range n {
-			v, err := strconv.Atoi(f[2+i])
+		for i, col := range []int{2, 3, 4, 6, 7} {
+			v, err := strconv.Atoi(f[col])
 			if err != nil {
-				t.Fatalf("row %q: column %d is not a number", line, 3+i)
+				t.Fatalf("row %q: column %d is not a number", line, col+1)
 			}
 			n[i] = v
 		}
 		r := row{n[0], n[1], n[2], n[3], n[4]}
 		if r.caught+r.late+r.loyal != r.flagged || r.flagged > r.warnings || r.caught > churners || r.loyal > loyal {
 			t.Errorf("inconsistent row %q", line)
+		}
+		var h30, h60, h90 int
+		if _, err := fmt.Sscanf(f[5], "%d/%d/%d", &h30, &h60, &h90); err != nil || h30 > h60 || h60 > h90 || h90 > r.caught {
+			t.Errorf("row %q: churned within 30/60/90 days %q must grow and stay within the caught", line, f[5])
 		}
 		rows[f[0]] = r
 	}
@@ -131,6 +137,7 @@ func TestEvalFlags(t *testing.T) {
 		{[]string{"eval", "--days", "0"}, "--days"},
 		{[]string{"eval", "--warmup", "-1"}, "--warmup"},
 		{[]string{"eval", "--end", "23/11/2026"}, "--end"},
+		{[]string{"eval", "--rules", "testdata-missing-rules.yaml"}, "read rules file"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(tt.args, &stdout, &stderr); code != exitError || !strings.Contains(stderr.String(), tt.want) {

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // time zones work on machines without tzdata
@@ -34,8 +35,11 @@ Usage:
                                          CLUSTER, replicated and Distributed tables; docs/cluster.md)
   churnwatch daily     --date YYYY-MM-DD  evaluate the daily signals for a past day now (idempotent) and
                                          print the warnings per signal
-  churnwatch rules     [--json]          print the warning rules in effect: every signal, its severity
-                                         and thresholds
+  churnwatch rules     [--json]          print the warning rules in effect (and their version): every
+                                         signal, its severity and thresholds
+  churnwatch backtest  [--rules FILE [--rules FILE2]] --from YYYY-MM-DD --to YYYY-MM-DD
+                                         replay the stored facts through candidate rules (nothing is emitted)
+                                         and print per signal the warnings, precision, recall and lead time
   churnwatch config print [--config FILE]
                                          print the effective configuration as YAML, secrets masked
   churnwatch warnings tail [--signal S] [--severity V] [--tier T] [--region R] [--manager M] [--json]
@@ -44,6 +48,7 @@ Usage:
                                          list retention tasks at their latest version
   churnwatch report    --manager M [--date YYYY-MM-DD] [--format csv|html] [--out FILE]
                                          a manager's anomaly report (客户异常情况表) of a day
+  churnwatch subscriber MSISDN [--json]  the subscriber 360 view (as the user CHURNWATCH_ACCESS_TOKEN names)
   churnwatch eval      [--subscribers N] [--days D] [--warmup D] [--seed S] [--churn-share F]
                        [--end YYYY-MM-DD] [--keep] [--json]
                                          replay a simulated population with known churners through the
@@ -85,6 +90,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var rep reportFlags
 	var ev evalFlags
 	var bf benchFlags
+	var bt backtestFlags
+	var sub subscriberFlags
+	var msisdn string
 	switch cmd {
 	case "run", "broker":
 	case "migrate":
@@ -116,6 +124,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ev.register(fs)
 	case "bench":
 		bf.register(fs)
+	case "backtest":
+		bt.register(fs)
+	case "subscriber":
+		sub.register(fs)
+		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+			msisdn, args = args[0], args[1:]
+		}
 	default:
 		fmt.Fprintf(stderr, "churnwatch: unknown command %q\n\n%s", cmd, usage)
 		return exitUsage
@@ -173,10 +188,22 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return tasksList(ctx, cfg, taskList, log, stdout, stderr)
 	case "report":
 		return report(ctx, cfg, rep, log, stdout, stderr)
+	case "subscriber":
+		if msisdn == "" {
+			msisdn = fs.Arg(0)
+		}
+		return subscriber(ctx, cfg, msisdn, sub, log, stdout, stderr)
 	case "eval":
 		err = evalRun(ctx, cfg, ev, log, stdout)
 	case "bench":
 		err = benchRun(ctx, cfg, bf, log, stdout)
+	case "backtest":
+		period, problem := backtestConfig(bt, cfg, time.Now())
+		if problem != "" {
+			fmt.Fprintf(stderr, "churnwatch backtest: %s\n", problem)
+			return exitUsage
+		}
+		err = backtestRun(ctx, cfg, bt, period, log, stdout)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg(cmd + " failed")

@@ -27,6 +27,9 @@ type ruleView struct {
 
 // rulesView is the whole effective rule set.
 type rulesView struct {
+	// RuleVersion is the content hash every warning records.
+	RuleVersion        string     `json:"rule_version"`
+	RulesFile          string     `json:"rules_file,omitempty"`
 	Timezone           string     `json:"timezone"`
 	DailySchedule      string     `json:"daily_schedule"`
 	Lateness           string     `json:"lateness"`
@@ -55,7 +58,7 @@ func percent(x float64) string { return fmt.Sprintf("%g%%", x*100) }
 // thresholds of cfg.
 func effectiveRules(cfg config.Config) rulesView {
 	r, t := cfg.Rules, cfg.Rules.Thresholds
-	view := rulesView{Timezone: cfg.Timezone, DailySchedule: cfg.Daily.Schedule, Lateness: t.Lateness.String(),
+	view := rulesView{RuleVersion: r.Version(), RulesFile: cfg.RulesFile, Timezone: cfg.Timezone, DailySchedule: cfg.Daily.Schedule, Lateness: t.Lateness.String(),
 		RealertAfter: t.RealertAfter.String(), HomeNetwork: r.HomeNetwork,
 		HotlineNumbers: nonNil(r.HotlineNumbers), CompetitorHotlines: nonNil(r.CompetitorHotlines)}
 	for _, info := range signals.Catalogue() {
@@ -133,6 +136,11 @@ func printRules(cfg config.Config, asJSON bool, w io.Writer) error {
 		return enc.Encode(view)
 	}
 	fmt.Fprintf(w, "Warning rules in effect (time zone %s; daily signals run on %q for the previous day)\n", view.Timezone, view.DailySchedule)
+	from := "the configuration's rules: section and defaults"
+	if view.RulesFile != "" {
+		from = "rules file " + view.RulesFile
+	}
+	fmt.Fprintf(w, "rule version %s (from %s)\n", view.RuleVersion, from)
 	fmt.Fprintf(w, "rules: home_network %s, hotline_numbers [%s], competitor_hotlines [%s], lateness %s, realert_after %s\n",
 		view.HomeNetwork, strings.Join(view.HotlineNumbers, " "), strings.Join(view.CompetitorHotlines, " "), view.Lateness, view.RealertAfter)
 	for _, v := range view.Signals {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/signals"
 )
 
@@ -93,5 +94,30 @@ func TestRulesCommand(t *testing.T) {
 	}
 	if daily != 7 {
 		t.Errorf("%d daily signals, want 7", daily)
+	}
+}
+
+// TestRulesVersion checks that `churnwatch rules` prints the version every
+// warning records, from a rules file as from the defaults.
+func TestRulesVersion(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.yaml")
+	if err := os.WriteFile(path, []byte("silent_yesterday: {min_avg_calls: 5}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tuned, err := config.LoadRules(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, code := runCmd(t, []string{"CHURNWATCH_RULES_FILE=" + path}, "rules")
+	if want := "rule version " + tuned.Version() + " (from rules file " + path + ")"; code != 0 || !strings.Contains(out, want) {
+		t.Errorf("rules with a rules file: exit %d, want %q in:\n%s", code, want, out)
+	}
+	out, code = runCmd(t, []string{"CHURNWATCH_RULES_FILE=" + path}, "rules", "--json")
+	if code != 0 || !strings.Contains(out, `"rule_version": "`+tuned.Version()+`"`) {
+		t.Errorf("rules --json: exit %d, want rule_version %s in:\n%s", code, tuned.Version(), out)
+	}
+	out, code = runCmd(t, []string{"CHURNWATCH_RULES_FILE="}, "rules")
+	if def := config.Default().Rules.Version(); code != 0 || !strings.Contains(out, "rule version "+def) || def == tuned.Version() {
+		t.Errorf("rules with the defaults: exit %d, want version %s (not %s) in:\n%s", code, def, tuned.Version(), out)
 	}
 }

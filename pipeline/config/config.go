@@ -79,9 +79,16 @@ type Config struct {
 	Tiers      Tiers        `yaml:"tiers"`
 	Daily      Daily        `yaml:"daily"`
 	Tasks      tasks.Config `yaml:"tasks"`
+	// Access and Scorecard configure the manager workbench (workbench.go).
+	Access    Access    `yaml:"access"`
+	Scorecard Scorecard `yaml:"scorecard"`
 	// Timezone decides what a "day" is for daily aggregates and signals.
 	Timezone string `yaml:"timezone"`
 	Log      Log    `yaml:"log"`
+	// RulesFile, when set, holds the rules instead of rules: (same keys, at
+	// its top level); `churnwatch run` reloads it on SIGHUP and on
+	// POST /-/reload.
+	RulesFile string `yaml:"rules_file"`
 }
 
 // Kafka says where the brokers are and how the consumer group behaves.
@@ -191,8 +198,11 @@ func (t Topics) All() []string {
 
 // Ingest tunes batching into ClickHouse.
 type Ingest struct {
-	BatchSize       int           `yaml:"batch_size"`
-	FlushInterval   time.Duration `yaml:"flush_interval"`
+	BatchSize     int           `yaml:"batch_size"`
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// RefreshInterval is how often the aggregates (subscriber_daily,
+	// subscribers) are recomputed for the keys the stored batches touched;
+	// offsets are committed after that recompute.
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
 	MaxMessageBytes int           `yaml:"max_message_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -252,11 +262,12 @@ func Default() Config {
 		Broker: Broker{Port: portOf(DefaultBroker), DataDir: DefaultBrokerDataDir, Partitions: DefaultBrokerPartitions},
 		Rules: Rules{HomeNetwork: DefaultHomeNetwork, HotlineNumbers: []string{"10086"},
 			CompetitorHotlines: []string{"10010", "10000", "10099"}, Thresholds: signals.DefaultThresholds()},
-		Tiers:    Tiers{DiamondFen: DefaultDiamondFen, GoldFen: DefaultGoldFen, SilverFen: DefaultSilverFen},
-		Daily:    Daily{Schedule: DefaultDailySchedule},
-		Tasks:    tasks.DefaultConfig(),
-		Timezone: DefaultTimezone,
-		Log:      Log{Level: DefaultLogLevel, Format: "json"},
+		Tiers:     Tiers{DiamondFen: DefaultDiamondFen, GoldFen: DefaultGoldFen, SilverFen: DefaultSilverFen},
+		Daily:     Daily{Schedule: DefaultDailySchedule},
+		Tasks:     tasks.DefaultConfig(),
+		Scorecard: DefaultScorecard(),
+		Timezone:  DefaultTimezone,
+		Log:       Log{Level: DefaultLogLevel, Format: "json"},
 	}
 }
 
@@ -272,6 +283,7 @@ func portOf(addr string) int {
 // YAML file is an error that names the variables to use instead.
 func Load(path string, getenv func(string) string) (Config, error) {
 	cfg := Default()
+	inFile := false // the configuration file sets rules:
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -281,6 +293,9 @@ func Load(path string, getenv func(string) string) (Config, error) {
 		dec.KnownFields(true)
 		if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 			return Config{}, fmt.Errorf("config file %s: %w (see README, section Configuration)", path, err)
+		}
+		if rulesSectionSet(data) {
+			inFile = true
 		}
 		var errs []error
 		for _, s := range secrets(&cfg) {
@@ -298,6 +313,17 @@ func Load(path string, getenv func(string) string) (Config, error) {
 	}
 	if err := readSecrets(&cfg, getenv); err != nil {
 		return Config{}, err
+	}
+	if cfg.RulesFile != "" {
+		if inFile {
+			return Config{}, fmt.Errorf("config file %s sets both rules: and rules_file (or %s): keep the rules in one place, "+
+				"the rules file (which can be reloaded) or the rules: section", path, envRulesFile)
+		}
+		r, err := LoadRules(cfg.RulesFile)
+		if err != nil {
+			return Config{}, err
+		}
+		cfg.Rules = r
 	}
 	return cfg, cfg.Validate()
 }
@@ -319,6 +345,7 @@ func secrets(cfg *Config) []secret {
 		{"kafka.sasl.password", "CHURNWATCH_KAFKA_SASL_PASSWORD", &cfg.Kafka.SASL.Password, &cfg.Kafka.SASL.PasswordFile},
 		{"clickhouse.password", "CHURNWATCH_CLICKHOUSE_PASSWORD", &cfg.ClickHouse.Password, &cfg.ClickHouse.PasswordFile},
 		{"http.token", "CHURNWATCH_HTTP_TOKEN", &cfg.HTTP.Token, &cfg.HTTP.TokenFile},
+		{"access.tokens", "CHURNWATCH_ACCESS_TOKENS", &cfg.Access.Tokens, &cfg.Access.TokensFile},
 	}
 }
 
@@ -423,6 +450,7 @@ func envStrings(cfg *Config) map[string]*string {
 		"CHURNWATCH_LOG_LEVEL":                  &cfg.Log.Level,
 		"CHURNWATCH_LOG_FORMAT":                 &cfg.Log.Format,
 		"CHURNWATCH_BROKER_DATA_DIR":            &cfg.Broker.DataDir,
+		envRulesFile:                            &cfg.RulesFile,
 	}
 }
 
@@ -615,19 +643,7 @@ func (c Config) Validate() error {
 	if _, err := c.Location(); err != nil {
 		errs = append(errs, err)
 	}
-	valid := map[string]bool{}
-	for _, n := range schemas.Networks {
-		valid[string(n)] = true
-	}
-	if !valid[c.Rules.HomeNetwork] {
-		add("rules.home_network %q: want one of CMCC, CUCC, CTCC, CBN", c.Rules.HomeNetwork)
-	}
-	for n := range c.Rules.NetworkPrefixes {
-		if !valid[n] {
-			add("rules.network_prefixes: unknown network %q", n)
-		}
-	}
-	if err := c.Rules.Thresholds.Validate(); err != nil {
+	if err := c.Rules.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if !(c.Tiers.DiamondFen >= c.Tiers.GoldFen && c.Tiers.GoldFen >= c.Tiers.SilverFen && c.Tiers.SilverFen > 0) {
@@ -636,6 +652,8 @@ func (c Config) Validate() error {
 	if err := c.Tasks.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	c.Access.validate(c.HTTP.Token, add)
+	c.Scorecard.validate(add)
 	if _, err := cron.ParseStandard(c.Tasks.EscalationSchedule); err != nil {
 		add("tasks.escalation_schedule %q: %v", c.Tasks.EscalationSchedule, err)
 	}

@@ -46,6 +46,8 @@ const StatusDeactivated = "deactivated"
 // Config tunes an evaluation.
 type Config struct {
 	Thresholds signals.Thresholds
+	// RuleVersion is the rule set's content hash, recorded on every warning.
+	RuleVersion string
 	// Location is the time zone whose days are evaluated; windows and
 	// detection times are expressed in it.
 	Location *time.Location
@@ -82,11 +84,12 @@ type subject struct {
 
 // evaluator holds what one day's evaluation derives from its inputs.
 type evaluator struct {
-	d      time.Time // the day, UTC midnight
-	r      warehouse.DailyRanges
-	t      signals.Thresholds
-	loc    *time.Location
-	result *Result
+	d       time.Time // the day, UTC midnight
+	r       warehouse.DailyRanges
+	t       signals.Thresholds
+	version string
+	loc     *time.Location
+	result  *Result
 }
 
 // Evaluate evaluates the daily signals for day (its calendar date: Year,
@@ -107,7 +110,7 @@ func Evaluate(ctx context.Context, day time.Time, src Source, pub Publisher, cfg
 	if batch <= 0 {
 		batch = DefaultBatchSize
 	}
-	e := &evaluator{d: date(day), t: cfg.Thresholds, loc: cfg.Location}
+	e := &evaluator{d: date(day), t: cfg.Thresholds, version: cfg.RuleVersion, loc: cfg.Location}
 	e.r = Ranges(e.d, e.t)
 	res := Result{Day: e.d, Warnings: map[string]int{}}
 	for _, c := range dailyCodes {
@@ -256,6 +259,7 @@ func (e *evaluator) warnings(sub *subject) []warehouse.WarningRow {
 		row.WindowStart = e.startOf(from)
 		row.WindowEnd = e.endOf(to)
 		row.Evidence = ev
+		row.RuleVersion = e.version
 		out = append(out, row)
 	})
 	return out

@@ -81,17 +81,18 @@ func minutes(seconds uint64) float64 { return round(float64(seconds)/60, 1) }
 
 // offnetShareRise: the off-net share of MO minutes over the recent window is
 // at least min_share and at least min_ratio times the share over the
-// baseline. No MO minutes in either window (no history) fires nothing.
+// baseline, over at least min_recent_mo_minutes of MO calls. No MO minutes in
+// either window (no history) fires nothing.
 func offnetShareRise(s *warehouse.DailySums, r warehouse.DailyRanges, t signals.OffnetShareThresholds) (evidence, bool) {
 	moR, offR := float64(s.OffnetRecentMOSeconds), float64(s.OffnetRecentOffnetSeconds)
 	moB, offB := float64(s.OffnetBaselineMOSeconds), float64(s.OffnetBaselineOffnetSeconds)
 	if moR == 0 || moB == 0 {
 		return nil, false
 	}
-	if offR < t.MinShare*moR || offR*moB < t.MinRatio*offB*moR {
+	if offR < t.MinShare*moR || offR*moB < t.MinRatio*offB*moR || moR < 60*t.MinRecentMinutes {
 		return nil, false
 	}
-	return evidence{
+	ev := evidence{
 		"recent_share":            round(offR/moR, 3),
 		"baseline_share":          round(offB/moB, 3),
 		"recent_offnet_minutes":   minutes(s.OffnetRecentOffnetSeconds),
@@ -106,7 +107,11 @@ func offnetShareRise(s *warehouse.DailySums, r warehouse.DailyRanges, t signals.
 		"to":                      day(r.OffnetRecent.To),
 		"baseline_from":           day(r.OffnetBaseline.From),
 		"baseline_to":             day(r.OffnetBaseline.To),
-	}, true
+	}
+	if t.MinRecentMinutes > 0 {
+		ev["min_recent_mo_minutes"] = t.MinRecentMinutes
+	}
+	return ev, true
 }
 
 // usageDropDaily: the average daily call minutes over the recent window are

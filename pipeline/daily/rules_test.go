@@ -103,6 +103,18 @@ func TestOffnetShareRise(t *testing.T) {
 	if !reflect.DeepEqual(ev, want) {
 		t.Errorf("evidence\n%v\nwant\n%v", ev, want)
 	}
+
+	// A minimum volume: 16.7 MO minutes recently are not enough for 17, are for 16.
+	sums := &warehouse.DailySums{OffnetRecentMOSeconds: 1000, OffnetRecentOffnetSeconds: 520,
+		OffnetBaselineMOSeconds: 1000, OffnetBaselineOffnetSeconds: 200}
+	th.MinRecentMinutes = 17
+	if ev, ok := offnetShareRise(sums, day22, th); ok {
+		t.Errorf("fires with 16.7 recent MO minutes under a minimum of 17: %v", ev)
+	}
+	th.MinRecentMinutes = 16
+	if ev, ok := offnetShareRise(sums, day22, th); !ok || ev["min_recent_mo_minutes"] != 16.0 {
+		t.Errorf("with a minimum of 16: fires %v, evidence %v", ok, ev)
+	}
 }
 
 func TestUsageDropDaily(t *testing.T) {

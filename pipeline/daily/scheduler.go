@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/signals"
 )
 
 // Clock tells the scheduler what time it is, so tests need not wait for
@@ -52,6 +53,10 @@ type SchedulerConfig struct {
 	// OnRun, when set, is told the outcome of every evaluation, scheduled
 	// or on demand (metrics hang here).
 	OnRun func(res Result, err error)
+	// Rules, when set, gives the thresholds and rule version in effect; every
+	// evaluation asks it at its start, so a reloaded rule set applies from
+	// the next run on. Nil means Evaluate's own, fixed.
+	Rules func() (signals.Thresholds, string)
 }
 
 // SchedulerConfigFrom takes the schedule, time zone and thresholds from the
@@ -62,7 +67,7 @@ func SchedulerConfigFrom(cfg config.Config) (SchedulerConfig, error) {
 		return SchedulerConfig{}, err
 	}
 	return SchedulerConfig{Schedule: cfg.Daily.Schedule,
-		Evaluate: Config{Thresholds: cfg.Rules.Thresholds, Location: loc}}, nil
+		Evaluate: Config{Thresholds: cfg.Rules.Thresholds, RuleVersion: cfg.Rules.Version(), Location: loc}}, nil
 }
 
 // Scheduler evaluates the previous local day every time its cron schedule
@@ -98,6 +103,14 @@ func NewScheduler(cfg SchedulerConfig, src Source, pub Publisher, clock Clock, l
 	}
 	return &Scheduler{cfg: cfg, schedule: schedule, src: src, pub: pub, clock: clock,
 		log: log.With().Str("component", "daily").Logger()}, nil
+}
+
+// FollowRules makes every later evaluation take its thresholds and rule
+// version from rules (see SchedulerConfig.Rules).
+func (s *Scheduler) FollowRules(rules func() (signals.Thresholds, string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg.Rules = rules
 }
 
 // Next returns when the schedule fires next after t.
@@ -171,7 +184,11 @@ func (s *Scheduler) RunDay(ctx context.Context, day time.Time) (Result, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.log.Info().Str("day", day0(date(day))).Msg("daily evaluation started")
-	res, err := Evaluate(ctx, day, s.src, s.pub, s.cfg.Evaluate)
+	ecfg := s.cfg.Evaluate
+	if s.cfg.Rules != nil {
+		ecfg.Thresholds, ecfg.RuleVersion = s.cfg.Rules()
+	}
+	res, err := Evaluate(ctx, day, s.src, s.pub, ecfg)
 	if s.cfg.OnRun != nil {
 		s.cfg.OnRun(res, err)
 	}

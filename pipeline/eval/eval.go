@@ -85,6 +85,9 @@ type Result struct {
 	From     string `json:"from"`
 	To       string `json:"to"`
 	Timezone string `json:"timezone"`
+	// RuleVersion is the version of the rules evaluated, as every warning
+	// of the run records it.
+	RuleVersion string `json:"rule_version"`
 	// Messages counts the messages produced.
 	Messages int64 `json:"messages"`
 	// Database is the scratch database, still there when Kept.
@@ -99,8 +102,8 @@ func (r Result) WriteTable(w io.Writer) error {
 	if r.Kept {
 		keep = "kept"
 	}
-	if _, err := fmt.Fprintf(w, "churnwatch eval: seed %d, %d days evaluated from %s to %s (%s) after %d days of warm-up, %d messages, %.0f s; database %s %s\n",
-		r.Seed, r.Days, r.From, r.To, r.Timezone, r.Warmup, r.Messages, r.Seconds, r.Database, keep); err != nil {
+	if _, err := fmt.Fprintf(w, "churnwatch eval: seed %d, %d days evaluated from %s to %s (%s) after %d days of warm-up, %d messages, %.0f s; database %s %s; rule version %s\n",
+		r.Seed, r.Days, r.From, r.To, r.Timezone, r.Warmup, r.Messages, r.Seconds, r.Database, keep, r.RuleVersion); err != nil {
 		return err
 	}
 	return r.Report.WriteTable(w)
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 	pcfg.Ingest.RefreshInterval = 200 * time.Millisecond
 	pcfg.Daily.Schedule = neverSchedule
 	res := Result{Seed: sim.Seed, Days: days, Warmup: cfg.Warmup, From: first.Format(time.DateOnly), To: last.Format(time.DateOnly),
-		Timezone: loc.String(), Database: pcfg.ClickHouse.Database, Kept: cfg.Keep}
+		Timezone: loc.String(), Database: pcfg.ClickHouse.Database, Kept: cfg.Keep, RuleVersion: pcfg.Rules.Version()}
 
 	wh, err := warehouse.Open(ctx, pcfg.ClickHouse, log)
 	if err != nil {
@@ -205,7 +208,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 	out := pipeline.NewWriter(kconn)
 	defer out.Close()
 	pub := alerts.NewPublisher(wh, out, pcfg.Topics.Name(pcfg.Topics.Warnings))
-	dcfg := daily.Config{Thresholds: pcfg.Rules.Thresholds, Location: loc}
+	dcfg := daily.Config{Thresholds: pcfg.Rules.Thresholds, RuleVersion: pcfg.Rules.Version(), Location: loc}
 	t := pcfg.Topics
 	r := &replay{
 		ctx: ctx, log: log, w: in, pipe: pipe,

@@ -40,6 +40,11 @@ type Row struct {
 	Caught int `json:"churners_caught"`
 	// Late counts the churners warned only on or after their churn day.
 	Late int `json:"churners_late"`
+	// CaughtWithin30, 60 and 90 count the churners caught whose churn day
+	// came at most that many days after their first warning's day.
+	CaughtWithin30 int `json:"churned_30d"`
+	CaughtWithin60 int `json:"churned_60d"`
+	CaughtWithin90 int `json:"churned_90d"`
 	// Loyal counts the loyal subscribers warned.
 	Loyal int `json:"loyal_flagged"`
 	// Precision is Caught / (Caught + Loyal): of the subscribers warned in
@@ -51,6 +56,10 @@ type Row struct {
 	// LoyalRate is Loyal / loyal subscribers: how often the signal raises
 	// a false alarm about a subscriber. Nil without loyal subscribers.
 	LoyalRate *float64 `json:"loyal_flag_rate"`
+	// Lift is Precision over the base churn rate: how many times likelier
+	// a warned subscriber is to churn than any subscriber. Nil when either
+	// is unknown or the base rate is zero.
+	Lift *float64 `json:"lift"`
 	// MedianLeadDays is the median, over the churners caught, of the days
 	// from the first warning's local day to the churn day (1 = the day
 	// before). Nil when none was caught.
@@ -163,7 +172,16 @@ func Score(labels []simulate.Label, warnings []Warning, loc *time.Location) Repo
 				row.Loyal++
 			case at.Before(l.ChurnDay):
 				row.Caught++
-				leads = append(leads, daysBetween(at, l.ChurnDay, loc))
+				lead := daysBetween(at, l.ChurnDay, loc)
+				leads = append(leads, lead)
+				for _, h := range []struct {
+					days int
+					n    *int
+				}{{30, &row.CaughtWithin30}, {60, &row.CaughtWithin60}, {90, &row.CaughtWithin90}} {
+					if lead <= h.days {
+						*h.n++
+					}
+				}
 				if caughtBy[l.Persona] == nil {
 					caughtBy[l.Persona] = map[string]int{}
 				}
@@ -176,6 +194,10 @@ func Score(labels []simulate.Label, warnings []Warning, loc *time.Location) Repo
 		row.Recall = ratio(row.Caught, rep.Churners)
 		row.LoyalRate = ratio(row.Loyal, rep.Loyal)
 		row.MedianLeadDays = median(leads)
+		if row.Precision != nil && rep.BaseChurnRate > 0 {
+			lift := *row.Precision / rep.BaseChurnRate
+			row.Lift = &lift
+		}
 		rep.Signals = append(rep.Signals, row)
 	}
 
@@ -247,7 +269,7 @@ func (r Report) WriteTable(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "ground truth: %d subscribers, %d churners (base churn rate %.2f%%), %d loyal\n\n",
 		r.Subscribers, r.Churners, 100*r.BaseChurnRate, r.Loyal)
-	sig := [][]string{{"signal", "kind", "warnings", "flagged", "caught", "late", "loyal", "precision", "recall",
+	sig := [][]string{{"signal", "kind", "warnings", "flagged", "caught", "≤30/60/90 d", "late", "loyal", "precision", "lift", "recall",
 		"loyal rate", "lead (d)", "中文"}}
 	for _, row := range r.Signals {
 		name, kind := row.Signal, row.Kind
@@ -255,13 +277,16 @@ func (r Report) WriteTable(w io.Writer) error {
 			name, kind = "any signal", "but birthday"
 		}
 		sig = append(sig, []string{name, kind, fmt.Sprint(row.Warnings), fmt.Sprint(row.Flagged),
-			fmt.Sprint(row.Caught), fmt.Sprint(row.Late), fmt.Sprint(row.Loyal), fixed(row.Precision, 3),
+			fmt.Sprint(row.Caught), fmt.Sprintf("%d/%d/%d", row.CaughtWithin30, row.CaughtWithin60, row.CaughtWithin90),
+			fmt.Sprint(row.Late), fmt.Sprint(row.Loyal), fixed(row.Precision, 3), fixed(row.Lift, 1),
 			fixed(row.Recall, 3), fixed(row.LoyalRate, 4), fixed(row.MedianLeadDays, 1), row.NameZH})
 	}
 	writeAligned(&b, sig, 2)
 	b.WriteString(`
 caught: churners warned before their churn day; late: churners warned only on or after it;
-loyal: loyal subscribers warned; precision = caught / (caught + loyal); recall = caught / churners;
+≤30/60/90 d: of those caught, churned within 30/60/90 days of the first warning's day;
+loyal: loyal subscribers warned; precision = caught / (caught + loyal); lift = precision / base churn
+rate; recall = caught / churners;
 loyal rate = loyal / loyal subscribers; lead: median days from the first warning to the churn day.
 
 `)

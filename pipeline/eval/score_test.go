@@ -58,19 +58,19 @@ func TestScore(t *testing.T) {
 		t.Fatalf("population: %+v", rep)
 	}
 	want := map[string]Row{
-		signals.HotlineCalls: {Warnings: 4, Flagged: 3, Caught: 2, Late: 0, Loyal: 1,
-			Precision: f(2.0 / 3), Recall: f(2.0 / 3), LoyalRate: f(1.0 / 3), MedianLeadDays: f(4.5)},
-		signals.PortOut: {Warnings: 2, Flagged: 2, Caught: 1, Late: 1, Loyal: 0,
-			Precision: f(1), Recall: f(1.0 / 3), LoyalRate: f(0), MedianLeadDays: f(1)},
-		signals.CompetitorHotline: {Warnings: 2, Flagged: 2, Caught: 1, Late: 1, Loyal: 0,
-			Precision: f(1), Recall: f(1.0 / 3), LoyalRate: f(0), MedianLeadDays: f(1)},
-		signals.Birthday:       {Warnings: 1, Flagged: 1, Loyal: 1, Precision: f(0), Recall: f(0), LoyalRate: f(1.0 / 3)},
-		"mystery":              {Warnings: 1, Flagged: 1, Loyal: 1, Precision: f(0), Recall: f(0), LoyalRate: f(1.0 / 3)},
+		signals.HotlineCalls: {Warnings: 4, Flagged: 3, Caught: 2, Late: 0, Loyal: 1, CaughtWithin30: 2, CaughtWithin60: 2, CaughtWithin90: 2,
+			Lift: f(4.0 / 3), Precision: f(2.0 / 3), Recall: f(2.0 / 3), LoyalRate: f(1.0 / 3), MedianLeadDays: f(4.5)},
+		signals.PortOut: {Warnings: 2, Flagged: 2, Caught: 1, Late: 1, Loyal: 0, CaughtWithin30: 1, CaughtWithin60: 1, CaughtWithin90: 1,
+			Lift: f(2), Precision: f(1), Recall: f(1.0 / 3), LoyalRate: f(0), MedianLeadDays: f(1)},
+		signals.CompetitorHotline: {Warnings: 2, Flagged: 2, Caught: 1, Late: 1, Loyal: 0, CaughtWithin30: 1, CaughtWithin60: 1, CaughtWithin90: 1,
+			Lift: f(2), Precision: f(1), Recall: f(1.0 / 3), LoyalRate: f(0), MedianLeadDays: f(1)},
+		signals.Birthday:       {Warnings: 1, Flagged: 1, Loyal: 1, Lift: f(0), Precision: f(0), Recall: f(0), LoyalRate: f(1.0 / 3)},
+		"mystery":              {Warnings: 1, Flagged: 1, Loyal: 1, Lift: f(0), Precision: f(0), Recall: f(0), LoyalRate: f(1.0 / 3)},
 		signals.UsageDropDaily: {Recall: f(0), LoyalRate: f(0)},
 		// Every warning but the birthday: a first on the 3rd (lead 7), b
 		// first on the 18th (lead 2), and two loyal subscribers.
-		AnySignal: {Warnings: 9, Flagged: 4, Caught: 2, Loyal: 2,
-			Precision: f(0.5), Recall: f(2.0 / 3), LoyalRate: f(2.0 / 3), MedianLeadDays: f(4.5)},
+		AnySignal: {Warnings: 9, Flagged: 4, Caught: 2, Loyal: 2, CaughtWithin30: 2, CaughtWithin60: 2, CaughtWithin90: 2,
+			Lift: f(1), Precision: f(0.5), Recall: f(2.0 / 3), LoyalRate: f(2.0 / 3), MedianLeadDays: f(4.5)},
 	}
 	for code, w := range want {
 		got, ok := rep.Row(code)
@@ -131,10 +131,10 @@ func TestScore(t *testing.T) {
 		}
 	}
 	for _, want := range [][]string{
-		{"hotline_calls", "real time", "4", "3", "2", "0", "1", "0.667", "0.667", "0.3333", "4.5", "拨打10086次数"},
-		{"usage_drop_daily", "daily", "0", "0", "0", "0", "0", "-", "0.000", "0.0000", "-", "通话日均下降"},
-		{"mystery", "1", "1", "0", "0", "1", "0.000", "0.000", "0.3333", "-"},
-		{"any signal", "but birthday", "9", "4", "2", "0", "2", "0.500", "0.667", "0.6667", "4.5"},
+		{"hotline_calls", "real time", "4", "3", "2", "2/2/2", "0", "1", "0.667", "1.3", "0.667", "0.3333", "4.5", "拨打10086次数"},
+		{"usage_drop_daily", "daily", "0", "0", "0", "0/0/0", "0", "0", "-", "-", "0.000", "0.0000", "-", "通话日均下降"},
+		{"mystery", "1", "1", "0", "0/0/0", "0", "1", "0.000", "0.0", "0.000", "0.3333", "-"},
+		{"any signal", "but birthday", "9", "4", "2", "2/2/2", "0", "2", "0.500", "1.0", "0.667", "0.6667", "4.5"},
 		{"fading_usage", "1", "0", "0.000", "-"},
 		{"hotline_complainer", "1", "1", "1.000", "7.0", "competitor_hotline 1, hotline_calls 1"},
 	} {
@@ -144,8 +144,8 @@ func TestScore(t *testing.T) {
 	}
 	// The numbers are right-aligned under their headings.
 	header := []rune(lines[2])
-	end := len([]rune("signal               kind          warnings  flagged  caught  late  loyal  precision"))
-	if string(header[:end]) != "signal               kind          warnings  flagged  caught  late  loyal  precision" {
+	end := len([]rune("signal               kind          warnings  flagged  caught  ≤30/60/90 d  late  loyal  precision"))
+	if string(header[:end]) != "signal               kind          warnings  flagged  caught  ≤30/60/90 d  late  loyal  precision" {
 		t.Errorf("header %q", lines[2])
 	}
 	for _, l := range lines[3:18] {

@@ -52,6 +52,29 @@ func warningConditions(f Filter) (conds []string, args []any) {
 	return conds, args
 }
 
+// scopeCondition narrows a query over a table with an msisdn column to the
+// subscribers of the managers in scope (as account or phone manager, in the
+// current profile); nil scope adds nothing, an empty one selects nothing.
+// The names are bound, never spliced into the SQL.
+func scopeCondition(scope []string) (cond string, args []any) {
+	switch {
+	case scope == nil:
+		return "", nil
+	case len(scope) == 0:
+		return "0", nil
+	}
+	return "msisdn IN (SELECT msisdn FROM {db}.subscribers FINAL WHERE has(?, account_manager) OR has(?, phone_manager))",
+		[]any{scope, scope}
+}
+
+// withScope appends the scope condition to conds.
+func withScope(conds []string, args []any, scope []string) ([]string, []any) {
+	if c, a := scopeCondition(scope); c != "" {
+		conds, args = append(conds, c), append(args, a...)
+	}
+	return conds, args
+}
+
 func and(conds []string) string {
 	if len(conds) == 0 {
 		return "1"
@@ -60,9 +83,12 @@ func and(conds []string) string {
 }
 
 // RecentWarnings returns the newest warnings passing f (by detection time,
-// newest first), with the subscriber's current region and managers.
+// newest first), with the subscriber's current region and managers. A
+// scoped filter keeps the subscribers whose current account or phone
+// manager is in f.Scope.
 func (r *Reader) RecentWarnings(ctx context.Context, f Filter, limit int) ([]schemas.Warning, error) {
 	inner, args := warningConditions(f)
+	inner, args = withScope(inner, args, f.Scope)
 	var outer []string
 	if len(f.Regions) > 0 {
 		outer, args = append(outer, "has(?, region)"), append(args, f.Regions)
@@ -117,8 +143,8 @@ type ChartSeries struct {
 
 // WarningCounts counts the warnings detected in the n hours (unit "hour")
 // or local days (unit "day") up to and including the one holding end, per
-// signal.
-func (r *Reader) WarningCounts(ctx context.Context, end time.Time, unit string, n int) (Chart, error) {
+// signal, of the subscribers in scope (nil: all).
+func (r *Reader) WarningCounts(ctx context.Context, end time.Time, unit string, n int, scope []string) (Chart, error) {
 	c := Chart{Unit: unit, Series: []ChartSeries{}}
 	var first time.Time
 	step := func(t time.Time, k int) time.Time { return t.Add(time.Duration(k) * time.Hour) }
@@ -142,10 +168,11 @@ func (r *Reader) WarningCounts(ctx context.Context, end time.Time, unit string, 
 		}
 	}
 	last := step(first, n)
+	conds, args := withScope([]string{"detected_at >= ? AND detected_at < ?"}, []any{first, last}, scope)
 	rows, err := r.conn.Query(ctx, r.sql(`
 		SELECT signal, toUInt32(toStartOfHour(detected_at)) AS hour_start, count() AS n
-		FROM {db}.warnings FINAL WHERE detected_at >= ? AND detected_at < ?
-		GROUP BY signal, hour_start`), first, last)
+		FROM {db}.warnings FINAL WHERE `+and(conds)+`
+		GROUP BY signal, hour_start`), args...)
 	if err != nil {
 		return c, fmt.Errorf("warning counts: %w", err)
 	}
@@ -185,14 +212,16 @@ type ManagerLoad struct {
 
 // ManagerLoads returns, per assignee with open tasks, how many are open,
 // overdue at now (past due and nobody contacted yet) and escalated, the
-// most overdue first.
-func (r *Reader) ManagerLoads(ctx context.Context, now time.Time) ([]ManagerLoad, error) {
+// most overdue first; only the tasks in scope count (taskScope; nil: all).
+func (r *Reader) ManagerLoads(ctx context.Context, now time.Time, scope []string) ([]ManagerLoad, error) {
+	conds, args := []string{"status NOT IN " + closedStatuses}, []any{now}
+	conds, args = withTaskScope(conds, args, scope)
 	rows, err := r.conn.Query(ctx, r.sql(`
 		SELECT assignee, count() AS open_tasks,
 			countIf(due_at < ? AND status IN `+overdueStatuses+`) AS overdue_tasks,
 			countIf(status = 'ESCALATED') AS escalated_tasks
-		FROM {db}.tasks_current WHERE status NOT IN `+closedStatuses+`
-		GROUP BY assignee ORDER BY overdue_tasks DESC, open_tasks DESC, assignee`), now)
+		FROM {db}.tasks_current WHERE `+and(conds)+`
+		GROUP BY assignee ORDER BY overdue_tasks DESC, open_tasks DESC, assignee`), args...)
 	if err != nil {
 		return nil, fmt.Errorf("tasks per manager: %w", err)
 	}
@@ -208,8 +237,24 @@ func (r *Reader) ManagerLoads(ctx context.Context, now time.Time) ([]ManagerLoad
 	return out, rows.Err()
 }
 
+// withTaskScope narrows a query over tasks_current to the tasks in scope:
+// those assigned to a manager in scope, and those of the subscribers in
+// scope (scopeCondition), whoever they are assigned to.
+func withTaskScope(conds []string, args []any, scope []string) ([]string, []any) {
+	c, a := scopeCondition(scope)
+	switch c {
+	case "":
+		return conds, args
+	case "0":
+		return append(conds, c), args
+	}
+	return append(conds, "(has(?, assignee) OR "+c+")"), append(append(args, scope), a...)
+}
+
 // TaskQuery selects tasks at their latest version.
 type TaskQuery struct {
+	// Scope keeps the tasks of these managers (withTaskScope); nil: all.
+	Scope    []string
 	Assignee string
 	// Statuses: empty means every status of an open task (not RETAINED,
 	// LOST or CLOSED); "all" anywhere means every status.
@@ -245,6 +290,7 @@ func (r *Reader) Tasks(ctx context.Context, q TaskQuery) ([]schemas.Task, error)
 	if q.Overdue {
 		conds, args = append(conds, "due_at < ? AND status IN "+overdueStatuses), append(args, q.Now)
 	}
+	conds, args = withTaskScope(conds, args, q.Scope)
 	limit := q.Limit
 	if limit <= 0 {
 		limit = 10000

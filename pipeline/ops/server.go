@@ -2,7 +2,6 @@ package ops
 
 import (
 	"context"
-	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/signals"
 )
 
@@ -38,6 +38,17 @@ type HandlerConfig struct {
 	Location *time.Location
 	Clock    func() time.Time // time.Now when nil
 	Log      zerolog.Logger
+	// Access names the user of each request's token (the manager workbench
+	// users, or the Token's admin) and what they may open; nil means Token
+	// alone.
+	Access *Access
+	// Points is the manager scorecard's points scheme.
+	Points config.Scorecard
+	// Reload, when set, reloads the rules file (POST /-/reload) and returns
+	// the rule versions before and after, or why the file was refused.
+	Reload func() (previous, version string, err error)
+	// RuleVersion, when set, tells the rule version in effect (GET /api/rules).
+	RuleVersion func() string
 }
 
 type handler struct {
@@ -95,26 +106,32 @@ func NewHandler(cfg HandlerConfig) http.Handler {
 	mux.HandleFunc("GET /api/tasks", h.tasks)
 	mux.HandleFunc("GET /api/health", h.health)
 	mux.HandleFunc("GET /report", h.report)
+	h.workbenchRoutes(mux)
+	h.rulesRoutes(mux)
 	return h.authorize(securityHeaders(mux))
 }
 
-// authorize requires the token on every request when one is configured.
+// authorize requires a token on every request when one is configured (the
+// dashboard token or a workbench user's), and passes on who sent it.
 func (h *handler) authorize(next http.Handler) http.Handler {
-	if h.Token == "" {
+	if h.Access == nil {
+		h.Access = &Access{dashboardToken: h.Token}
+	}
+	if h.Access.Open() {
 		return next
 	}
-	want := []byte(h.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got := r.URL.Query().Get("token")
 		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
 			got = strings.TrimPrefix(auth, "Bearer ")
 		}
-		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		u, ok := h.Access.Identify(got)
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="churnwatch"`)
 			http.Error(w, "unauthorized: send the access token as \"Authorization: Bearer <token>\" or ?token=<token>", http.StatusUnauthorized)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(WithUser(r.Context(), u)))
 	})
 }
 
@@ -188,13 +205,22 @@ func (h *handler) signals(w http.ResponseWriter, _ *http.Request) {
 	h.writeJSON(w, out)
 }
 
+// filter reads the request's filter, narrowed to the subscribers the user
+// sees (Access.Managers).
 func (h *handler) filter(w http.ResponseWriter, r *http.Request) (Filter, bool) {
 	f := FilterFromQuery(r.URL.Query())
 	if err := f.Validate(); err != nil {
 		h.fail(w, http.StatusBadRequest, err)
 		return f, false
 	}
+	f.Scope = h.scope(r)
 	return f, true
+}
+
+// scope is the managers whose subscribers the request's user sees, nil
+// meaning every subscriber (an admin, or no token configured).
+func (h *handler) scope(r *http.Request) []string {
+	return h.Access.Managers(UserFrom(r.Context()))
 }
 
 // recent serves the newest stored warnings, for the page to show before
@@ -291,7 +317,7 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusBadRequest, fmt.Errorf("range %q: want 24h, 48h, 7d or 30d", rng))
 		return
 	}
-	c, err := h.Reader.WarningCounts(r.Context(), h.Clock(), unit, n)
+	c, err := h.Reader.WarningCounts(r.Context(), h.Clock(), unit, n, h.scope(r))
 	if err != nil {
 		h.fail(w, http.StatusBadGateway, err)
 		return
@@ -299,8 +325,10 @@ func (h *handler) chart(w http.ResponseWriter, r *http.Request) {
 	h.writeJSON(w, chartResponse{Chart: c, Range: rng})
 }
 
+// tasks serves the open tasks per assignee, of the subscribers the user
+// sees.
 func (h *handler) tasks(w http.ResponseWriter, r *http.Request) {
-	loads, err := h.Reader.ManagerLoads(r.Context(), h.Clock())
+	loads, err := h.Reader.ManagerLoads(r.Context(), h.Clock(), h.scope(r))
 	if err != nil {
 		h.fail(w, http.StatusBadGateway, err)
 		return
@@ -366,12 +394,22 @@ func (h *handler) health(w http.ResponseWriter, r *http.Request) {
 }
 
 // report serves a manager's anomaly report: a printable page, or CSV with
-// format=csv. The day defaults to yesterday.
+// format=csv. The day defaults to yesterday, the manager to the user's own
+// name. A manager may read only their own report, a supervisor their team's
+// (403 with the reason otherwise).
 func (h *handler) report(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	u := UserFrom(r.Context())
 	manager := strings.TrimSpace(q.Get("manager"))
+	if manager == "" && u.Role != config.RoleAdmin {
+		manager = u.Name // a manager's own report
+	}
 	if manager == "" {
 		http.Error(w, "manager is required: /report?manager=am-017&date=2026-11-22", http.StatusBadRequest)
+		return
+	}
+	if err := h.Access.CanSeeManager(u, manager); err != nil {
+		http.Error(w, "forbidden: "+err.Error(), http.StatusForbidden)
 		return
 	}
 	now := h.Clock()

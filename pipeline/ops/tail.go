@@ -29,6 +29,11 @@ type Filter struct {
 	Tiers      []string `json:"tiers,omitempty"`
 	Regions    []string `json:"regions,omitempty"`
 	Manager    string   `json:"manager,omitempty"`
+	// Scope narrows everything to the subscribers of these managers (as
+	// account or phone manager): the user's, from Access.Managers. Nil
+	// selects every subscriber. It is set by the server from the token,
+	// never from the request.
+	Scope []string `json:"-"`
 }
 
 // FilterFromQuery reads a filter from URL parameters signal, severity,
@@ -81,7 +86,8 @@ func (f Filter) Validate() error {
 func (f Filter) Match(w schemas.Warning) bool {
 	in := func(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
 	return in(f.Signals, w.Signal) && in(f.Severities, string(w.Severity)) && in(f.Tiers, string(w.Tier)) &&
-		in(f.Regions, w.Region) && (f.Manager == "" || f.Manager == w.AccountManager || f.Manager == w.PhoneManager)
+		in(f.Regions, w.Region) && (f.Manager == "" || f.Manager == w.AccountManager || f.Manager == w.PhoneManager) &&
+		InScope(f.Scope, w.AccountManager, w.PhoneManager)
 }
 
 // WarningView is a warning as people read it: the signal's Chinese and

@@ -35,6 +35,7 @@ func NewBillingState(rules Rules, topic string, watermark time.Time, bills []Bil
 // Observe takes one billing event in partition order and returns the
 // warnings it completes.
 func (s *BillingState) Observe(r *warehouse.BillingRow) []warehouse.WarningRow {
+	s.refresh()
 	onTime := s.advance(r.TS)
 	if r.Type == schemas.BillingBill {
 		if prev, ok := s.bills[r.MSISDN]; !ok || r.BillMonth >= prev.Month {

@@ -51,6 +51,7 @@ func set(xs []string) map[string]bool {
 // Observe takes one CDR in partition order and returns the warnings it
 // completes.
 func (s *CDRState) Observe(r *warehouse.CDRRow) []warehouse.WarningRow {
+	s.refresh()
 	onTime := s.advance(r.StartTime)
 	switch {
 	case r.Direction == schemas.DirectionMO && (s.hotline[r.Peer] || s.competitor[r.Peer]):

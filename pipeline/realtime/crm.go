@@ -23,6 +23,7 @@ func NewCRMState(rules Rules, topic string, watermark time.Time) *CRMState {
 // Observe takes one CRM event in partition order and returns the warnings it
 // completes.
 func (s *CRMState) Observe(r *warehouse.CRMRow) []warehouse.WarningRow {
+	s.refresh()
 	if !s.advance(r.TS) {
 		return nil
 	}

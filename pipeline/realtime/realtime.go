@@ -11,6 +11,7 @@ package realtime
 
 import (
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"churnwatch/pipeline/numbering"
@@ -25,7 +26,30 @@ type Rules struct {
 	HotlineNumbers     []string
 	CompetitorHotlines []string
 	Plan               *numbering.Plan
+	// Version is the rule set's content hash, recorded on every warning.
+	Version string
 }
+
+// Live is the rule set in effect, shared by every partition's state and
+// swapped whole on a reload. A state reads it once per event, so an event is
+// judged by one rule set, and the windows, bills and fired warnings the
+// state keeps are untouched by a swap: the next event simply meets the new
+// thresholds. The number lists and the numbering plan must not change
+// between versions (config.Rules.ReloadableFrom).
+type Live struct{ p atomic.Pointer[Rules] }
+
+// NewLive returns a Live holding r.
+func NewLive(r Rules) *Live {
+	l := &Live{}
+	l.Store(r)
+	return l
+}
+
+// Load returns the rules in effect; callers must not modify them.
+func (l *Live) Load() *Rules { return l.p.Load() }
+
+// Store makes r the rules in effect from the next event on.
+func (l *Live) Store(r Rules) { l.p.Store(&r) }
 
 // Fired is a warning already emitted, as the re-alert suppression needs it.
 type Fired struct {
@@ -38,7 +62,8 @@ type Fired struct {
 // base is what every partition state shares: the watermark and the record
 // of warnings fired, for lateness and re-alert suppression.
 type base struct {
-	rules     Rules
+	rules     *Rules
+	live      *Live // when set, rules follows it event by event
 	topic     string
 	watermark time.Time
 	fired     map[firedKey][]time.Time
@@ -51,12 +76,26 @@ type firedKey struct {
 }
 
 func newBase(rules Rules, topic string, watermark time.Time, fired []Fired) base {
-	b := base{rules: rules, topic: topic, watermark: watermark, fired: map[firedKey][]time.Time{}}
+	b := base{rules: &rules, topic: topic, watermark: watermark, fired: map[firedKey][]time.Time{}}
 	for _, f := range fired {
 		k := firedKey{f.MSISDN, f.Signal, f.Severity}
 		b.fired[k] = append(b.fired[k], f.At)
 	}
 	return b
+}
+
+// Follow makes the state read its rules from l before every event from now
+// on, instead of the rules it was restored with.
+func (b *base) Follow(l *Live) {
+	b.live = l
+	b.refresh()
+}
+
+// refresh picks up the rules in effect; every Observe starts with it.
+func (b *base) refresh() {
+	if b.live != nil {
+		b.rules = b.live.Load()
+	}
 }
 
 // advance moves the watermark and reports whether an event at t is within
@@ -93,6 +132,7 @@ func (b *base) emit(msisdn, signal string, sev schemas.Severity, anchor string, 
 		Warning: schemas.Warning{
 			WarningID: signals.WarningID(msisdn, signal, anchor), MSISDN: msisdn, Signal: signal, Severity: sev,
 			DetectedAt: at, WindowStart: from.Truncate(time.Second), WindowEnd: at, Evidence: evidence,
+			RuleVersion: b.rules.Version,
 		},
 		Source: warehouse.SourceRealtime, SourceTopic: b.topic, Provenance: prov,
 	}

@@ -47,6 +47,10 @@ type OffnetShareThresholds struct {
 	MinRatio     float64 `yaml:"min_ratio"`
 	RecentDays   int     `yaml:"recent_days"`
 	BaselineDays int     `yaml:"baseline_days"`
+	// MinRecentMinutes is the least MO minutes over the recent days for the
+	// share to count: the weekly share of a subscriber who calls little
+	// swings widely. 0 (the SPEC default) means no minimum.
+	MinRecentMinutes float64 `yaml:"min_recent_mo_minutes"`
 }
 
 // UsageDropThresholds tune usage_drop_daily.
@@ -132,6 +136,9 @@ func (t Thresholds) Validate() error {
 	positive("offnet_share_rise.min_ratio", t.OffnetShareRise.MinRatio)
 	positive("offnet_share_rise.recent_days", float64(t.OffnetShareRise.RecentDays))
 	positive("offnet_share_rise.baseline_days", float64(t.OffnetShareRise.BaselineDays))
+	if t.OffnetShareRise.MinRecentMinutes < 0 {
+		errs = append(errs, fmt.Errorf("rules.offnet_share_rise.min_recent_mo_minutes must be 0 (no minimum) or more, got %v", t.OffnetShareRise.MinRecentMinutes))
+	}
 	ratio("usage_drop_daily.max_ratio", t.UsageDropDaily.MaxRatio)
 	positive("usage_drop_daily.recent_days", float64(t.UsageDropDaily.RecentDays))
 	positive("usage_drop_daily.baseline_days", float64(t.UsageDropDaily.BaselineDays))

@@ -90,6 +90,9 @@ type Version struct {
 	// Cause is the warning id, the update's key, or "escalation".
 	Cause     string
 	Escalated bool
+	// UpdatedBy and Note are the ticketing update's by and note (the visit
+	// or call notes), for versions an update made.
+	UpdatedBy, Note string
 }
 
 // state is the engine's record of one task.
@@ -307,7 +310,7 @@ func (e *Engine) OnUpdate(u schemas.TaskUpdate) (Version, bool, error) {
 		e.load[t.Assignee]--
 		e.markClosed(st, u.TS)
 	}
-	return Version{Task: cloneTask(*t), Cause: key, Escalated: st.escalated}, true, nil
+	return Version{Task: cloneTask(*t), Cause: key, Escalated: st.escalated, UpdatedBy: u.By, Note: u.Note}, true, nil
 }
 
 func (e *Engine) markClosed(st *state, at time.Time) {

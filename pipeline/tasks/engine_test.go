@@ -101,8 +101,11 @@ func TestJoinReplayAndCooldown(t *testing.T) {
 	if v3.Version != 3 || !v3.DueAt.Equal(t0.Add(14*time.Hour)) || v3.Priority != 1 {
 		t.Errorf("port_out joining must pull the due time to +12h from it and raise priority: %+v", v3.Task)
 	}
-	if _, ok, err := e.OnUpdate(schemas.TaskUpdate{TaskID: v1.TaskID, MSISDN: "13800000001", Status: schemas.UpdateRetained, TS: t0.Add(3 * time.Hour)}); !ok || err != nil {
+	if v4, ok, err := e.OnUpdate(schemas.TaskUpdate{TaskID: v1.TaskID, MSISDN: "13800000001", Status: schemas.UpdateRetained,
+		By: "am-017", Note: "visited; renewed the family plan", TS: t0.Add(3 * time.Hour)}); !ok || err != nil {
 		t.Fatalf("retain: %v", err)
+	} else if v4.UpdatedBy != "am-017" || v4.Note != "visited; renewed the family plan" {
+		t.Errorf("the version an update made must carry its by and note: %q %q", v4.UpdatedBy, v4.Note)
 	}
 	// Within 14 days the same signal opens nothing; another signal does; port_out always does.
 	if _, ok := e.OnWarning(warning("w4", "13800000001", signals.HotlineCalls, schemas.SeverityHigh, schemas.TierGold, 13*24*time.Hour)); ok {

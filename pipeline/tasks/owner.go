@@ -36,6 +36,9 @@ type Row struct {
 	Cause     string
 	Escalated bool
 	Partition int32
+	// UpdatedBy and Note come from the ticketing update that made the
+	// version (empty otherwise); churn.tasks does not carry them.
+	UpdatedBy, Note string
 }
 
 // Stored is a task's latest version as stored, with every cause that was
@@ -165,7 +168,8 @@ func (h *Handle) Release() {
 func (h *Handle) rows(vs []Version) []Row {
 	out := make([]Row, len(vs))
 	for i, v := range vs {
-		out[i] = Row{Task: v.Task, Cause: v.Cause, Escalated: v.Escalated, Partition: int32(h.partition)}
+		out[i] = Row{Task: v.Task, Cause: v.Cause, Escalated: v.Escalated, Partition: int32(h.partition),
+			UpdatedBy: v.UpdatedBy, Note: v.Note}
 	}
 	return out
 }

@@ -110,19 +110,25 @@ func nonNil(s []string) []string {
 //   - the first and last BILL times, which date a subscriber known only from
 //     its bills (first_seen and updated_at otherwise come from the CRM events).
 //
+// The workbench fields follow the same rule: interests and products are the
+// latest list a PROFILE carried (an empty list included), the group the
+// latest group object (its parts together), network_age_months the latest
+// value (NULL when never sent).
+//
 // bill_avg_fen is the average of those bills rounded down to the fen; as the
 // thresholds are whole fen, comparing it equals comparing the exact average.
 // tier is the profile's when the latest PROFILE naming a tier set a non-empty
 // one, else it follows from bill_avg_fen; no bill gives standard. The bound
 // arguments are the diamond, gold and silver thresholds, then the version.
 const refreshSubscribersSQL = `INSERT INTO {db}.subscribers (msisdn, name, birthday, tier, profile_tier, bill_avg_fen,
-    region, account_manager, phone_manager, promo_end, join_date, status, first_seen, updated_at, version)
+    region, account_manager, phone_manager, promo_end, join_date, status, first_seen, updated_at, version,
+    interests, group_id, group_name, group_level, products, network_age_months)
 SELECT msisdn, name, birthday,
     if(profile_tier != '', profile_tier,
         multiIf(bills = 0, 'standard', bill_avg_fen >= ?, 'diamond', bill_avg_fen >= ?, 'gold',
             bill_avg_fen >= ?, 'silver', 'standard')),
     profile_tier, bill_avg_fen, region, account_manager, phone_manager, promo_end, join_date, status,
-    first_seen, updated_at, ?
+    first_seen, updated_at, ?, interests, group_id, group_name, group_level, products, network_age_months
 FROM
 (
     SELECT msisdn,
@@ -132,7 +138,10 @@ FROM
         sum(bill_fen) AS bill_sum, sum(bill_n) AS bills,
         intDiv(bill_sum, toInt64(greatest(bills, 1))) AS bill_avg_fen,
         if(max(from_crm) = 1, minIf(first_ts, from_crm = 1), min(first_ts)) AS first_seen,
-        if(max(from_crm) = 1, maxIf(last_ts, from_crm = 1), max(last_ts)) AS updated_at
+        if(max(from_crm) = 1, maxIf(last_ts, from_crm = 1), max(last_ts)) AS updated_at,
+        argMax(p_interests, from_crm) AS interests, max(p_group_id) AS group_id, max(p_group_name) AS group_name,
+        max(p_group_level) AS group_level, argMax(p_products, from_crm) AS products,
+        max(p_network_age_months) AS network_age_months
     FROM
     (
         SELECT msisdn,
@@ -147,12 +156,19 @@ FROM
             ifNull(argMaxIf(multiIf(type = 'DEACTIVATE', 'deactivated', type = 'REACTIVATE', 'active', profile_status),
                 (ts, event_id), type IN ('DEACTIVATE', 'REACTIVATE') OR isNotNull(profile_status)), '') AS p_status,
             min(ts) AS first_ts, max(ts) AS last_ts,
-            toInt64(0) AS bill_fen, toUInt64(0) AS bill_n, toUInt8(1) AS from_crm
+            toInt64(0) AS bill_fen, toUInt64(0) AS bill_n, toUInt8(1) AS from_crm,
+            argMaxIf(profile_interests, (ts, event_id), profile_has_interests = 1) AS p_interests,
+            ifNull(argMaxIf(profile_group_id, (ts, event_id), isNotNull(profile_group_id)), '') AS p_group_id,
+            ifNull(argMaxIf(profile_group_name, (ts, event_id), isNotNull(profile_group_id)), '') AS p_group_name,
+            ifNull(argMaxIf(profile_group_level, (ts, event_id), isNotNull(profile_group_id)), '') AS p_group_level,
+            argMaxIf(profile_products, (ts, event_id), profile_has_products = 1) AS p_products,
+            argMaxIf(profile_network_age_months, (ts, event_id), isNotNull(profile_network_age_months)) AS p_network_age_months
         FROM {db}.crm_events FINAL
         WHERE msisdn IN (SELECT msisdn FROM touched)
         GROUP BY msisdn
         UNION ALL
-        SELECT msisdn, '', '', '', '', '', '', '', '', '', month_ts, month_ts, month_fen, toUInt64(1), toUInt8(0)
+        SELECT msisdn, '', '', '', '', '', '', '', '', '', month_ts, month_ts, month_fen, toUInt64(1), toUInt8(0),
+            emptyArrayString(), '', '', '', emptyArrayString(), CAST(NULL AS Nullable(UInt32))
         FROM
         (
             SELECT msisdn, bill_month,
@@ -164,7 +180,8 @@ FROM
             LIMIT 3 BY msisdn
         )
         UNION ALL
-        SELECT msisdn, '', '', '', '', '', '', '', '', '', min(ts), max(ts), toInt64(0), toUInt64(0), toUInt8(0)
+        SELECT msisdn, '', '', '', '', '', '', '', '', '', min(ts), max(ts), toInt64(0), toUInt64(0), toUInt8(0),
+            emptyArrayString(), '', '', '', emptyArrayString(), CAST(NULL AS Nullable(UInt32))
         FROM {db}.billing_events FINAL
         WHERE msisdn IN (SELECT msisdn FROM touched) AND type = 'BILL'
         GROUP BY msisdn

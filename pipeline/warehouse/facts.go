@@ -113,7 +113,9 @@ func (w *Warehouse) InsertBilling(ctx context.Context, rows []BillingRow) error 
 
 var crmColumns = []string{"event_id", "msisdn", "type", "ts", "day", "profile_name", "profile_birthday",
 	"profile_tier", "profile_region", "profile_account_manager", "profile_phone_manager", "profile_promo_end",
-	"profile_join_date", "profile_status", "profile_json", "kafka_partition", "kafka_offset", "ingested_at"}
+	"profile_join_date", "profile_status", "profile_json", "kafka_partition", "kafka_offset", "ingested_at",
+	"profile_interests", "profile_has_interests", "profile_products", "profile_has_products", "profile_group_id",
+	"profile_group_name", "profile_group_level", "profile_network_age_months"}
 
 // InsertCRM writes a batch of CRM events to crm_events.
 func (w *Warehouse) InsertCRM(ctx context.Context, rows []CRMRow) error {
@@ -129,9 +131,32 @@ func (w *Warehouse) InsertCRM(ctx context.Context, rows []CRMRow) error {
 			t := string(*p.Tier)
 			tier = &t
 		}
+		interests, hasInterests := listColumn(p.Interests)
+		products, hasProducts := listColumn(p.Products)
+		var groupID, groupName, groupLevel *string
+		if g := p.Group; g != nil {
+			level := string(g.Level)
+			groupID, groupName, groupLevel = &g.ID, &g.Name, &level
+		}
+		var age *uint32
+		if p.NetworkAgeMonths != nil {
+			a := uint32(*p.NetworkAgeMonths) // 0 to MaxNetworkAgeMonths, checked by the decoder
+			age = &a
+		}
 		return []any{r.EventID, r.MSISDN, string(r.Type), r.TS, r.Day, p.Name, p.Birthday, tier, p.Region,
-			p.AccountManager, p.PhoneManager, p.PromoEnd, p.JoinDate, p.Status, r.ProfileJSON, r.Partition, r.Offset, now}
+			p.AccountManager, p.PhoneManager, p.PromoEnd, p.JoinDate, p.Status, r.ProfileJSON, r.Partition, r.Offset, now,
+			interests, hasInterests, products, hasProducts, groupID, groupName, groupLevel, age}
 	})
+}
+
+// listColumn turns an optional profile list into its column and the flag
+// saying whether the message carried it (an empty list clears the stored
+// one; an absent list keeps it).
+func listColumn(l *[]string) ([]string, uint8) {
+	if l == nil {
+		return []string{}, 0
+	}
+	return nonNil(*l), 1
 }
 
 var deadLetterColumns = []string{"topic", "kafka_partition", "kafka_offset", "kafka_key", "error", "raw", "received_at"}

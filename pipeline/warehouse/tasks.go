@@ -11,7 +11,7 @@ import (
 
 var taskColumns = []string{"task_id", "version", "msisdn", "tier", "region", "status", "assignee", "assignee_role",
 	"priority", "created_at", "due_at", "updated_at", "signals", "warning_ids", "score", "summary", "cause",
-	"escalated", "kafka_partition"}
+	"escalated", "kafka_partition", "updated_by", "note"}
 
 // InsertTasks writes task versions to the tasks table.
 func (w *Warehouse) InsertTasks(ctx context.Context, rows []tasks.Row) error {
@@ -23,7 +23,7 @@ func (w *Warehouse) InsertTasks(ctx context.Context, rows []tasks.Row) error {
 		}
 		return []any{r.TaskID, r.Version, r.MSISDN, string(r.Tier), r.Region, string(r.Status), r.Assignee, r.AssigneeRole,
 			uint8(r.Priority), r.CreatedAt, r.DueAt, r.UpdatedAt, nonNil(r.Signals), nonNil(r.WarningIDs), uint8(r.Score),
-			r.Summary, r.Cause, esc, r.Partition}
+			r.Summary, r.Cause, esc, r.Partition, r.UpdatedBy, r.Note}
 	})
 }
 

@@ -29,7 +29,7 @@ type WarningRow struct {
 }
 
 var warningColumns = []string{"warning_id", "msisdn", "signal", "severity", "tier", "detected_at", "window_start",
-	"window_end", "evidence", "score", "source", "source_topic", "kafka_partition", "kafka_offset"}
+	"window_end", "evidence", "score", "source", "source_topic", "kafka_partition", "kafka_offset", "rule_version"}
 
 // InsertWarnings writes warnings to the warnings table.
 func (w *Warehouse) InsertWarnings(ctx context.Context, rows []WarningRow) error {
@@ -44,7 +44,7 @@ func (w *Warehouse) InsertWarnings(ctx context.Context, rows []WarningRow) error
 	return w.insert(ctx, "warnings", warningColumns, len(rows), func(i int) []any {
 		r := &rows[i]
 		return []any{r.WarningID, r.MSISDN, r.Signal, string(r.Severity), string(r.Tier), r.DetectedAt, r.WindowStart,
-			r.WindowEnd, evidence[i], uint8(r.Score), r.Source, r.SourceTopic, r.Partition, r.Offset}
+			r.WindowEnd, evidence[i], uint8(r.Score), r.Source, r.SourceTopic, r.Partition, r.Offset, r.RuleVersion}
 	})
 }
 
