@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"strconv"
 	"time"
 
 	"churnwatch/pipeline/signals"
@@ -13,7 +14,28 @@ import (
 // amount spread over the month is the average daily spend.
 type BillingState struct {
 	base
-	bills map[string]Bill
+	bills map[uint64]bill // by subscriber (subscriberKey)
+}
+
+// bill is a latest bill as the state keeps it, small for the same reason
+// as call: the month as year*12 + month - 1.
+type bill struct {
+	month     int32
+	amountFen int64
+}
+
+// monthIndex turns YYYY-MM into year*12 + month - 1 (validated input; -1
+// for anything else).
+func monthIndex(m string) int32 {
+	if len(m) != 7 || m[4] != '-' {
+		return -1
+	}
+	y, err1 := strconv.Atoi(m[:4])
+	mo, err2 := strconv.Atoi(m[5:])
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return int32(y*12 + mo - 1)
 }
 
 // Bill is a subscriber's latest monthly bill.
@@ -25,9 +47,9 @@ type Bill struct {
 
 // NewBillingState restores a partition's state.
 func NewBillingState(rules Rules, topic string, watermark time.Time, bills []Bill, fired []Fired) *BillingState {
-	s := &BillingState{base: newBase(rules, topic, watermark, fired), bills: make(map[string]Bill, len(bills))}
+	s := &BillingState{base: newBase(rules, topic, watermark, fired), bills: make(map[uint64]bill, len(bills))}
 	for _, b := range bills {
-		s.bills[b.MSISDN] = b
+		s.bills[subscriberKey(b.MSISDN)] = bill{month: monthIndex(b.Month), amountFen: b.AmountFen}
 	}
 	return s
 }
@@ -38,8 +60,9 @@ func (s *BillingState) Observe(r *warehouse.BillingRow) []warehouse.WarningRow {
 	s.refresh()
 	onTime := s.advance(r.TS)
 	if r.Type == schemas.BillingBill {
-		if prev, ok := s.bills[r.MSISDN]; !ok || r.BillMonth >= prev.Month {
-			s.bills[r.MSISDN] = Bill{MSISDN: r.MSISDN, Month: r.BillMonth, AmountFen: *r.AmountFen}
+		key, month := subscriberKey(r.MSISDN), monthIndex(r.BillMonth)
+		if prev, ok := s.bills[key]; !ok || month >= prev.month {
+			s.bills[key] = bill{month: month, amountFen: *r.AmountFen}
 		}
 		return nil
 	}
@@ -72,9 +95,9 @@ func (s *BillingState) Observe(r *warehouse.BillingRow) []warehouse.WarningRow {
 
 // dailySpend is the latest monthly bill spread over spend_days days.
 func (s *BillingState) dailySpend(msisdn string) float64 {
-	b, ok := s.bills[msisdn]
-	if !ok || b.AmountFen <= 0 {
+	b, ok := s.bills[subscriberKey(msisdn)]
+	if !ok || b.amountFen <= 0 {
 		return 0
 	}
-	return float64(b.AmountFen) / float64(s.rules.Thresholds.SuspensionImminent.SpendDays)
+	return float64(b.amountFen) / float64(s.rules.Thresholds.SuspensionImminent.SpendDays)
 }

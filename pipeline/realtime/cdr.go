@@ -1,7 +1,9 @@
 package realtime
 
 import (
+	"hash/maphash"
 	"slices"
+	"strconv"
 	"time"
 
 	"churnwatch/pipeline/signals"
@@ -25,19 +27,58 @@ type CDRState struct {
 	base
 	hotline    map[string]bool
 	competitor map[string]bool
-	calls      map[string][]Call // by subscriber, in arrival order
+	numbers    []string          // hotline then competitor numbers: call.peer indexes it
+	peer       map[string]uint16 // the inverse of numbers
+	calls      map[uint64][]call // by subscriber (subscriberKey), in arrival order
 	observed   int
+}
+
+// call is a hotline call as the windows keep it. It is kept small because
+// a partition holds one list per subscriber who called a hotline recently:
+// the event id is kept as a hash (enough to recognise a duplicate), the
+// time as Unix nanoseconds and the number as an index.
+type call struct {
+	id         uint64
+	at         int64
+	peer       uint16
+	competitor bool
+}
+
+// eventHashSeed seeds the event id hashes; they live only in memory (a
+// restore recomputes them), so any seed does.
+var eventHashSeed = maphash.MakeSeed()
+
+func eventHash(id string) uint64 { return maphash.String(eventHashSeed, id) }
+
+// subscriberKey packs a normalised MSISDN (11 digits) into a number; any
+// other string, which validation does not let through, is hashed.
+func subscriberKey(msisdn string) uint64 {
+	if n, err := strconv.ParseUint(msisdn, 10, 64); err == nil && len(msisdn) <= 19 {
+		return n
+	}
+	return eventHash(msisdn) | 1<<63
 }
 
 // NewCDRState restores a partition's state: its watermark, the hotline calls
 // still inside a window, and the warnings already fired.
 func NewCDRState(rules Rules, topic string, watermark time.Time, calls []Call, fired []Fired) *CDRState {
 	s := &CDRState{base: newBase(rules, topic, watermark, fired), hotline: set(rules.HotlineNumbers),
-		competitor: set(rules.CompetitorHotlines), calls: map[string][]Call{}}
+		competitor: set(rules.CompetitorHotlines), peer: map[string]uint16{}, calls: map[uint64][]call{}}
+	for _, n := range append(append([]string{}, rules.HotlineNumbers...), rules.CompetitorHotlines...) {
+		if _, ok := s.peer[n]; !ok && len(s.numbers) < 1<<16 {
+			s.peer[n] = uint16(len(s.numbers))
+			s.numbers = append(s.numbers, n)
+		}
+	}
 	for _, c := range calls {
-		s.calls[c.MSISDN] = append(s.calls[c.MSISDN], c)
+		k := subscriberKey(c.MSISDN)
+		s.calls[k] = append(s.calls[k], s.compact(c.EventID, c.Peer, c.Time))
 	}
 	return s
+}
+
+func (s *CDRState) compact(eventID, peer string, at time.Time) call {
+	return call{id: eventHash(eventID), at: at.UnixNano(), peer: s.peer[peer], competitor: s.competitor[peer]}
 }
 
 func set(xs []string) map[string]bool {
@@ -63,13 +104,14 @@ func (s *CDRState) Observe(r *warehouse.CDRRow) []warehouse.WarningRow {
 }
 
 func (s *CDRState) hotlineCall(r *warehouse.CDRRow, onTime bool) []warehouse.WarningRow {
-	calls := s.calls[r.MSISDN]
-	if slices.ContainsFunc(calls, func(c Call) bool { return c.EventID == r.EventID }) {
+	key := subscriberKey(r.MSISDN)
+	calls := s.calls[key]
+	c := s.compact(r.EventID, r.Peer, r.StartTime)
+	if slices.ContainsFunc(calls, func(o call) bool { return o.id == c.id }) {
 		return nil // a duplicate: counted already
 	}
-	c := Call{MSISDN: r.MSISDN, EventID: r.EventID, Time: r.StartTime, Peer: r.Peer, Competitor: s.competitor[r.Peer]}
 	calls = append(calls, c)
-	s.calls[r.MSISDN] = calls
+	s.calls[key] = calls
 	if s.observed++; s.observed%4096 == 0 {
 		s.evict()
 	}
@@ -78,47 +120,49 @@ func (s *CDRState) hotlineCall(r *warehouse.CDRRow, onTime bool) []warehouse.War
 	}
 	prov := warehouse.Provenance{Partition: r.Partition, Offset: r.Offset}
 	t := s.rules.Thresholds
-	if c.Competitor {
+	at := r.StartTime
+	if c.competitor {
 		window := time.Duration(t.CompetitorHotline.WindowDays) * 24 * time.Hour
-		n, numbers := count(calls, c.Time, window, true)
-		if n < t.CompetitorHotline.Calls || s.firedNear(r.MSISDN, signals.CompetitorHotline, c.Time, schemas.SeverityMedium) {
+		n, numbers := s.count(calls, at, window, true)
+		if n < t.CompetitorHotline.Calls || s.firedNear(r.MSISDN, signals.CompetitorHotline, at, schemas.SeverityMedium) {
 			return nil
 		}
 		ev := map[string]any{"calls": n, "threshold": t.CompetitorHotline.Calls, "window_days": t.CompetitorHotline.WindowDays,
-			"numbers": numbers, "last_call": c.Time.Format(time.RFC3339)}
-		return []warehouse.WarningRow{s.emit(r.MSISDN, signals.CompetitorHotline, schemas.SeverityMedium, r.EventID, c.Time, c.Time.Add(-window), ev, prov)}
+			"numbers": numbers, "last_call": at.Format(time.RFC3339)}
+		return []warehouse.WarningRow{s.emit(r.MSISDN, signals.CompetitorHotline, schemas.SeverityMedium, r.EventID, at, at.Add(-window), ev, prov)}
 	}
 	window := time.Duration(t.HotlineCalls.WindowDays) * 24 * time.Hour
-	n, numbers := count(calls, c.Time, window, false)
+	n, numbers := s.count(calls, at, window, false)
 	sev := schemas.SeverityMedium
 	switch {
 	case n >= t.HotlineCalls.HighCalls:
 		sev = schemas.SeverityHigh
-		if s.firedNear(r.MSISDN, signals.HotlineCalls, c.Time, schemas.SeverityHigh) {
+		if s.firedNear(r.MSISDN, signals.HotlineCalls, at, schemas.SeverityHigh) {
 			return nil
 		}
 	case n >= t.HotlineCalls.Calls:
-		if s.firedNear(r.MSISDN, signals.HotlineCalls, c.Time, schemas.SeverityMedium, schemas.SeverityHigh) {
+		if s.firedNear(r.MSISDN, signals.HotlineCalls, at, schemas.SeverityMedium, schemas.SeverityHigh) {
 			return nil
 		}
 	default:
 		return nil
 	}
 	ev := map[string]any{"calls": n, "threshold": t.HotlineCalls.Calls, "high_threshold": t.HotlineCalls.HighCalls,
-		"window_days": t.HotlineCalls.WindowDays, "numbers": numbers, "last_call": c.Time.Format(time.RFC3339)}
-	return []warehouse.WarningRow{s.emit(r.MSISDN, signals.HotlineCalls, sev, r.EventID, c.Time, c.Time.Add(-window), ev, prov)}
+		"window_days": t.HotlineCalls.WindowDays, "numbers": numbers, "last_call": at.Format(time.RFC3339)}
+	return []warehouse.WarningRow{s.emit(r.MSISDN, signals.HotlineCalls, sev, r.EventID, at, at.Add(-window), ev, prov)}
 }
 
 // count returns how many calls of the kind fall in (at - window, at] and the
 // numbers called.
-func count(calls []Call, at time.Time, window time.Duration, competitor bool) (int, []string) {
+func (s *CDRState) count(calls []call, at time.Time, window time.Duration, competitor bool) (int, []string) {
 	n := 0
 	var numbers []string
+	from, to := at.Add(-window).UnixNano(), at.UnixNano()
 	for _, c := range calls {
-		if c.Competitor == competitor && c.Time.After(at.Add(-window)) && !c.Time.After(at) {
+		if c.competitor == competitor && c.at > from && c.at <= to {
 			n++
-			if !slices.Contains(numbers, c.Peer) {
-				numbers = append(numbers, c.Peer)
+			if peer := s.numbers[c.peer]; !slices.Contains(numbers, peer) {
+				numbers = append(numbers, peer)
 			}
 		}
 	}
@@ -131,8 +175,9 @@ func count(calls []Call, at time.Time, window time.Duration, competitor bool) (i
 func (s *CDRState) evict() {
 	t := s.rules.Thresholds
 	horizon := s.watermark.Add(-t.Lateness - time.Duration(max(t.HotlineCalls.WindowDays, t.CompetitorHotline.WindowDays))*24*time.Hour)
+	before := horizon.UnixNano()
 	for m, calls := range s.calls {
-		calls = slices.DeleteFunc(calls, func(c Call) bool { return c.Time.Before(horizon) })
+		calls = slices.DeleteFunc(calls, func(c call) bool { return c.at < before })
 		if len(calls) == 0 {
 			delete(s.calls, m)
 		} else {
