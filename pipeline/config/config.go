@@ -38,7 +38,7 @@ const (
 	DefaultHTTPAddr          = "127.0.0.1:8080"
 	DefaultTimezone          = "Asia/Shanghai"
 	DefaultBatchSize         = 50000
-	DefaultFlushInterval     = time.Second
+	DefaultFlushInterval     = 250 * time.Millisecond
 	DefaultRefreshInterval   = 5 * time.Second
 	DefaultMaxMessageBytes   = 64 << 10
 	DefaultShutdownTimeout   = 15 * time.Second
