@@ -49,6 +49,9 @@ Usage:
   churnwatch report    --manager M [--date YYYY-MM-DD] [--format csv|html] [--out FILE]
                                          a manager's anomaly report (客户异常情况表) of a day
   churnwatch subscriber MSISDN [--json]  the subscriber 360 view (as the user CHURNWATCH_ACCESS_TOKEN names)
+  churnwatch scorecard [--month YYYY-MM] [--csv]
+                                         the manager scorecard of a month (the rows the user
+                                         CHURNWATCH_ACCESS_TOKEN names may see; all without it)
   churnwatch eval      [--subscribers N] [--days D] [--warmup D] [--seed S] [--churn-share F]
                        [--end YYYY-MM-DD] [--keep] [--json]
                                          replay a simulated population with known churners through the
@@ -92,6 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var bf benchFlags
 	var bt backtestFlags
 	var sub subscriberFlags
+	var sc scorecardFlags
 	var msisdn string
 	switch cmd {
 	case "run", "broker":
@@ -126,6 +130,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		bf.register(fs)
 	case "backtest":
 		bt.register(fs)
+	case "scorecard":
+		sc.register(fs)
 	case "subscriber":
 		sub.register(fs)
 		if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
@@ -193,6 +199,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			msisdn = fs.Arg(0)
 		}
 		return subscriber(ctx, cfg, msisdn, sub, log, stdout, stderr)
+	case "scorecard":
+		return scorecard(ctx, cfg, sc, log, stdout, stderr)
 	case "eval":
 		err = evalRun(ctx, cfg, ev, log, stdout)
 	case "bench":

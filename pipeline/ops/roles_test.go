@@ -209,9 +209,12 @@ func TestRoleScopesTheDashboard(t *testing.T) {
 	})
 
 	t.Run("live stream", func(t *testing.T) {
+		// The streams end with the subtest: the server's Close waits for them.
+		streamCtx, endStreams := context.WithCancel(ctx)
+		defer endStreams()
 		streams := map[string]<-chan sse{}
 		for _, user := range []string{"am-017", "admin"} {
-			streams[user] = openStream(t, ctx, srv.URL+"/api/warnings/stream", users[user])
+			streams[user] = openStream(t, streamCtx, srv.URL+"/api/warnings/stream", users[user])
 		}
 		for user, ch := range streams {
 			waitEvent(t, ch, user, func(e sse) bool { return e.event == "ready" })

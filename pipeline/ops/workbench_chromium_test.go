@@ -20,7 +20,8 @@ import (
 // TestWorkbenchInChromium opens the subscriber 360 and the scorecard pages in
 // headless Chromium, as a manager: the profile, the usage chart, the
 // warnings and the task notes are drawn; another manager's subscriber shows
-// the refusal; the scorecard ranks the managers. The screenshots go to
+// the refusal; the scorecard ranks the managers and lists the open tasks the
+// user sees (a supervisor only their team's). The screenshots go to
 // docs/img (the README shows them).
 func TestWorkbenchInChromium(t *testing.T) {
 	const chromium = "/usr/bin/chromium"
@@ -29,6 +30,7 @@ func TestWorkbenchInChromium(t *testing.T) {
 	}
 	w := workbenchWarehouse(t)
 	loadSubscriberFacts(t, w)
+	loadScopeFacts(t, w)
 	cfg := workbenchConfig(t)
 	access, err := ops.NewAccess(cfg)
 	if err != nil {
@@ -121,14 +123,33 @@ func TestWorkbenchInChromium(t *testing.T) {
 	}
 
 	err = chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/scorecard?token="+cfg.HTTP.Token+"&month=2026-11"),
-		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="2026-11"]`)))
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="2026-11"][data-tasks="loaded"]`)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := text("#scorecard tbody"); !strings.Contains(got, "am-017") || !strings.Contains(got, "fz-am") || !strings.Contains(got, "fuzhou-linchuan") {
 		t.Errorf("scorecard shows %q", got)
 	}
+	if got := text("#open-tasks tbody"); !strings.Contains(got, subA) || !strings.Contains(got, subB) || !strings.Contains(strings.ToLower(got), "overdue") {
+		t.Errorf("the admin's open tasks show %q, want both subscribers' and T-B1 overdue", got)
+	}
 	shot("scorecard.png")
+
+	// A supervisor: their team's rows and open tasks only.
+	err = chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/scorecard?token="+tokSV001+"&month=2026-11"),
+		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="2026-11"][data-tasks="loaded"]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text("#open-tasks tbody"); !strings.Contains(got, subA) || strings.Contains(got, subB) {
+		t.Errorf("the supervisor's open tasks show %q, want %s's only", got, subA)
+	}
+	if got := text("#open-scope"); !strings.Contains(got, "team 团队 fz-am") {
+		t.Errorf("open tasks scope: %q", got)
+	}
+	if got := text("#scorecard tbody"); strings.Contains(got, "am-021") {
+		t.Errorf("the supervisor's scorecard shows another team's manager: %q", got)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(exceptions) > 0 {

@@ -307,6 +307,7 @@ func (g *generator) profile(i int) *schemas.Profile {
 	if r.Float64() < 0.67 {
 		p.PromoEnd = ptr(end.AddDate(0, 0, -20+r.IntN(400)).Format(time.DateOnly))
 	}
+	g.profileExtras(i, s, join, end, p)
 	return p
 }
 

@@ -20,6 +20,7 @@ const (
 	tagBill
 	tagInvalid
 	tagRare
+	tagProfileExtras
 )
 
 // mix is the splitmix64 finaliser: a cheap bijection whose output bits all

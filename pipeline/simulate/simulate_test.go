@@ -646,3 +646,68 @@ func BenchmarkGenerate(b *testing.B) {
 	b.ReportMetric(float64(n), "messages/op")
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "messages/s")
 }
+
+// TestProfilesCarryWorkbenchFields checks the workbench's profile fields:
+// each for a share of the population, the network age from the join date,
+// one name and level per enterprise group, the same on every run.
+func TestProfilesCarryWorkbenchFields(t *testing.T) {
+	cfg := testConfig(2000, 1)
+	profiles := map[string]string{}
+	var n, age, interests, products, groups int
+	groupOf := map[string]schemas.Group{}
+	for _, m := range collect(t, cfg) {
+		if m.Topic != DefaultCRMTopic || m.Invalid {
+			continue
+		}
+		e, err := schemas.DecodeCRM(m.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := e.Profile
+		if e.Type != schemas.CRMProfile || p.Tier == nil {
+			continue
+		}
+		n++
+		profiles[e.MSISDN] = string(m.Value)
+		if p.NetworkAgeMonths != nil {
+			age++
+			join, err := time.ParseInLocation(time.DateOnly, *p.JoinDate, shanghai)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cfg.End.Sub(join).Hours() / 24 / 30.44; math.Abs(got-float64(*p.NetworkAgeMonths)) > 1.1 {
+				t.Errorf("network age %d months for a subscriber who joined on %s", *p.NetworkAgeMonths, *p.JoinDate)
+			}
+		}
+		if p.Interests != nil {
+			interests++
+		}
+		if p.Products != nil {
+			products++
+		}
+		if g := p.Group; g != nil {
+			groups++
+			if prev, ok := groupOf[g.ID]; ok && prev != *g {
+				t.Errorf("group %s is %+v and %+v", g.ID, prev, *g)
+			}
+			groupOf[g.ID] = *g
+		}
+	}
+	share := func(k int) float64 { return float64(k) / float64(n) }
+	if n != cfg.Subscribers || share(age) < 0.75 || share(age) > 0.85 || share(interests) < 0.44 || share(interests) > 0.56 ||
+		share(products) < 0.25 || share(products) > 0.6 || share(groups) < 0.05 || share(groups) > 0.4 {
+		t.Errorf("%d profiles: network age %.2f, interests %.2f, products %.2f, groups %.2f", n, share(age), share(interests), share(products), share(groups))
+	}
+	levels := map[schemas.GroupLevel]bool{}
+	for _, g := range groupOf {
+		levels[g.Level] = true
+	}
+	if len(groupOf) < 10 || len(levels) < 3 {
+		t.Errorf("%d groups with %d levels, want many groups of several levels", len(groupOf), len(levels))
+	}
+	for _, m := range collect(t, cfg) {
+		if e, err := schemas.DecodeCRM(m.Value); err == nil && e.Type == schemas.CRMProfile && e.Profile.Tier != nil && profiles[e.MSISDN] != string(m.Value) {
+			t.Fatalf("the profile of %s differs between two runs", e.MSISDN)
+		}
+	}
+}

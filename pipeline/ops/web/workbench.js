@@ -202,6 +202,23 @@ async function showScorecard(month) {
   }
 }
 
+// showOpenTasks lists the open tasks the user sees: their own (a manager),
+// their team's (a supervisor), every one (an admin); overdue ones marked.
+async function showOpenTasks() {
+  try {
+    const [me, list] = await Promise.all([api("api/me"), api("api/tasks/list", { status: "open" })]);
+    const scope = me.role === "admin" ? "all 全部" : me.role === "supervisor" ? "team 团队 " + me.team : "yours 我的";
+    document.getElementById("open-scope").textContent = scope + " · " + list.length;
+    rows(document.querySelector("#open-tasks tbody"), list, (t) => [[time(t.due_at)],
+      [t.overdue ? t.status + " · overdue 超时" : t.status, t.overdue ? "sev critical" : ""], [t.assignee],
+      [el("a", { href: url("subscriber", { msisdn: t.msisdn }).toString() }, t.msisdn)], [t.tier], [t.region], [t.score, "num"], [t.summary]]);
+    document.body.dataset.tasks = "loaded";
+  } catch (e) {
+    showError(e.message);
+    document.body.dataset.tasks = "error";
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   showMe();
   if (document.body.id === "subscriber-page") {
@@ -221,5 +238,6 @@ document.addEventListener("DOMContentLoaded", () => {
       showScorecard(form.month.value);
     });
     showScorecard(params.get("month"));
+    showOpenTasks();
   }
 });
