@@ -624,8 +624,8 @@ func (c Config) Validate() error {
 	if c.Ingest.FlushInterval <= 0 {
 		add("ingest.flush_interval %s: want a positive duration", c.Ingest.FlushInterval)
 	}
-	if c.Ingest.RefreshInterval < 0 {
-		add("ingest.refresh_interval %s: want a duration of 0 (recompute after every batch) or more", c.Ingest.RefreshInterval)
+	if c.Ingest.RefreshInterval < 0 || c.Ingest.RefreshInterval > 5*time.Minute {
+		add("ingest.refresh_interval %s: want 0 (recompute after every batch) up to 5m; offsets are committed only after each recompute, so a longer one holds the lag up", c.Ingest.RefreshInterval)
 	}
 	if c.Ingest.ShutdownTimeout <= 0 {
 		add("ingest.shutdown_timeout %s: want a positive duration (the time to store and commit what was fetched)", c.Ingest.ShutdownTimeout)

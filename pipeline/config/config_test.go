@@ -81,6 +81,8 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 		{"bad duration", "", map[string]string{"CHURNWATCH_FLUSH_INTERVAL": "soon"}, "500ms"},
 		{"bad network", "rules:\n  home_network: VODAFONE\n", nil, "home_network"},
 		{"zero batch", "ingest:\n  batch_size: 0\n", nil, "batch_size"},
+		{"bad refresh duration", "", map[string]string{"CHURNWATCH_REFRESH_INTERVAL": "later"}, "CHURNWATCH_REFRESH_INTERVAL"},
+		{"refresh too long", "ingest:\n  refresh_interval: 1h\n", nil, "holds the lag up"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
