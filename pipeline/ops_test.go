@@ -287,10 +287,6 @@ func TestReadyzFollowsClickHouse(t *testing.T) {
 // table with its Chinese name; after a reload the stored warning, the
 // manager's open task and the chart are there. It saves a screenshot.
 func TestDashboardInChromium(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s is missing: run `make test`, or deploy/local/tools.sh install (Debian package chromium)", chromium)
-	}
 	ch, _ := testenv.ClickHouse(t)
 	topics := config.Default().Topics
 	topics.Prefix = "d" + testenv.Suffix() + "."
@@ -315,16 +311,7 @@ func TestDashboardInChromium(t *testing.T) {
 		return nil
 	})
 
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1400, 1300))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := testenv.Chromium(t, 1400, 1300)
 
 	// What the page says on its console and every uncaught exception are
 	// logged; an exception fails the test.

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -47,17 +46,9 @@ func scorecard(ctx context.Context, cfg config.Config, f scorecardFlags, log zer
 			return fail(exitUsage, "--month %q: want YYYY-MM, for example 2026-11", f.month)
 		}
 	}
-	access, err := ops.NewAccess(cfg)
+	access, user, wh, code, err := cliSession(ctx, cfg, log)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	user, err := cliUser(access, os.Getenv)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	wh, err := openWarehouse(ctx, cfg, log)
-	if err != nil {
-		return fail(exitError, "%v", err)
+		return fail(code, "%v", err)
 	}
 	defer wh.Close()
 	rows, err := ops.NewReader(wh.Conn(), wh.Database(), loc).Scorecard(ctx, month, cfg.Scorecard, access, access.Managers(user))

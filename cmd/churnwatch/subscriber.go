@@ -16,6 +16,7 @@ import (
 
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/ops"
+	"churnwatch/pipeline/warehouse"
 )
 
 // subscriberFlags are the flags of `churnwatch subscriber MSISDN`.
@@ -48,6 +49,25 @@ func cliUser(access *ops.Access, getenv func(string) string) (ops.User, error) {
 	return ops.User{Name: name, Role: config.RoleAdmin}, nil
 }
 
+// cliSession is what the workbench commands share: the access rule, the
+// user CHURNWATCH_ACCESS_TOKEN names, and the warehouse. It returns the exit
+// code and the error to print when one of them cannot be had.
+func cliSession(ctx context.Context, cfg config.Config, log zerolog.Logger) (*ops.Access, ops.User, *warehouse.Warehouse, int, error) {
+	access, err := ops.NewAccess(cfg)
+	if err != nil {
+		return nil, ops.User{}, nil, exitUsage, err
+	}
+	user, err := cliUser(access, os.Getenv)
+	if err != nil {
+		return nil, ops.User{}, nil, exitUsage, err
+	}
+	wh, err := openWarehouse(ctx, cfg, log)
+	if err != nil {
+		return nil, ops.User{}, nil, exitError, err
+	}
+	return access, user, wh, 0, nil
+}
+
 // subscriber prints the 360 view of one subscriber. The lookup is checked
 // against the access rule of the user CHURNWATCH_ACCESS_TOKEN names, and
 // recorded in the lookups table.
@@ -63,17 +83,9 @@ func subscriber(ctx context.Context, cfg config.Config, msisdn string, f subscri
 	if err != nil {
 		return fail(exitUsage, "%v", err)
 	}
-	access, err := ops.NewAccess(cfg)
+	access, user, wh, code, err := cliSession(ctx, cfg, log)
 	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	user, err := cliUser(access, os.Getenv)
-	if err != nil {
-		return fail(exitUsage, "%v", err)
-	}
-	wh, err := openWarehouse(ctx, cfg, log)
-	if err != nil {
-		return fail(exitError, "%v", err)
+		return fail(code, "%v", err)
 	}
 	defer wh.Close()
 	r := ops.NewReader(wh.Conn(), wh.Database(), loc)

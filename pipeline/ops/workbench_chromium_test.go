@@ -1,7 +1,6 @@
 package ops_test
 
 import (
-	"context"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"churnwatch/pipeline/ops"
+	"churnwatch/pipeline/testenv"
 )
 
 // TestWorkbenchInChromium opens the subscriber 360 and the scorecard pages in
@@ -24,10 +24,6 @@ import (
 // user sees (a supervisor only their team's). The screenshots go to
 // docs/img (the README shows them).
 func TestWorkbenchInChromium(t *testing.T) {
-	const chromium = "/usr/bin/chromium"
-	if _, err := os.Stat(chromium); err != nil {
-		t.Fatalf("%s is missing: run `make test`, or deploy/local/tools.sh install (Debian package chromium)", chromium)
-	}
 	w := workbenchWarehouse(t)
 	loadSubscriberFacts(t, w)
 	loadScopeFacts(t, w)
@@ -41,16 +37,7 @@ func TestWorkbenchInChromium(t *testing.T) {
 		Reader: ops.NewReader(w.Conn(), w.Database(), shanghai), Location: shanghai, Clock: func() time.Time { return now }, Log: zerolog.Nop()}))
 	defer srv.Close()
 
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1300, 1400))
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(alloc, chromedp.WithErrorf(t.Logf))
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
+	ctx := testenv.Chromium(t, 1300, 1400)
 	var mu sync.Mutex
 	var exceptions []string
 	if err := chromedp.Listen(ctx, func(ev any) {
