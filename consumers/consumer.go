@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -107,14 +108,20 @@ type Consumer[R, O any] struct {
 	// aggregates returns a fresh set of touched keys for a generation; nil
 	// when the topic feeds no aggregate.
 	aggregates func() Aggregates[R]
-	dead       DeadLetterSink
-	observe    ObserverFactory[R, O] // nil: nothing derived on this topic
-	outputs    OutputSink[O]
-	readers    ReaderFactory
-	settings   Settings
-	stats      *Stats
-	metrics    ConsumerMetrics // nil: not instrumented (see Instrument)
-	log        zerolog.Logger
+	// eventTime returns a row's event time; nil when the topic records no
+	// watermarks. With it, every commit first records, through
+	// recordWatermarks, the highest event time stored on each committed
+	// partition since the assignment (what realtime restores start from).
+	eventTime        func(*R) time.Time
+	recordWatermarks func(ctx context.Context, topic string, marks []warehouse.Watermark) error
+	dead             DeadLetterSink
+	observe          ObserverFactory[R, O] // nil: nothing derived on this topic
+	outputs          OutputSink[O]
+	readers          ReaderFactory
+	settings         Settings
+	stats            *Stats
+	metrics          ConsumerMetrics // nil: not instrumented (see Instrument)
+	log              zerolog.Logger
 }
 
 // Topic returns the full name of the topic this consumer reads.
@@ -175,8 +182,8 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	go func() { fetchers.Wait(); close(fetchersDone) }()
 	report()
 
-	b := newBatch[R, O](c.settings.BatchSize)
-	p := &pending[R]{offsets: map[int]int64{}, refreshed: time.Now()}
+	b := newBatch[R, O](c.settings.BatchSize, c.eventTime)
+	p := &pending[R]{offsets: map[int]int64{}, marks: map[int]time.Time{}, refreshed: time.Now()}
 	if c.aggregates != nil {
 		p.aggregates = c.aggregates()
 	}
@@ -287,9 +294,11 @@ func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.
 }
 
 // pending is what a generation stored but has not committed yet: the next
-// offsets per partition and the aggregate keys to recompute first.
+// offsets per partition and the aggregate keys to recompute first. It also
+// keeps, per partition, the highest event time stored in the generation.
 type pending[R any] struct {
 	offsets    map[int]int64
+	marks      map[int]time.Time
 	aggregates Aggregates[R] // nil: none
 	refreshed  time.Time
 }
@@ -302,7 +311,7 @@ type pending[R any] struct {
 //
 // Once per refresh interval (and at the final flush), the aggregates of
 // every batch stored since the last commit are recomputed and their offsets
-// committed.
+// committed, after the watermarks of the committed partitions are recorded.
 func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], p *pending[R], commit Committer, final bool) {
 	if !b.empty() && !c.store1(ctx, b, p, commit) {
 		return
@@ -316,6 +325,21 @@ func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], p *pending[R
 	}
 	if p.aggregates != nil && p.aggregates.Touched() > 0 {
 		if err := retry(ctx, c.log, "recompute the aggregates of "+c.topic, p.aggregates.Refresh); err != nil {
+			return
+		}
+	}
+	if c.eventTime != nil {
+		marks := make([]warehouse.Watermark, 0, len(p.offsets))
+		for partition, next := range p.offsets {
+			marks = append(marks, warehouse.Watermark{Partition: partition, Offset: next, Time: p.marks[partition]})
+		}
+		slices.SortFunc(marks, func(a, b warehouse.Watermark) int { return a.Partition - b.Partition })
+		// Not committing when this fails replays the batches, which is
+		// harmless; committing without it would leave the restore of the
+		// offset without the facts stored since the previous row.
+		if err := retry(ctx, c.log, "record "+c.topic+" watermarks", func(ctx context.Context) error {
+			return c.recordWatermarks(ctx, c.topic, marks)
+		}); err != nil {
 			return
 		}
 	}
@@ -361,6 +385,11 @@ func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending[
 	for partition, next := range b.offsets {
 		p.offsets[partition] = next
 	}
+	for partition, t := range b.marks {
+		if t.After(p.marks[partition]) {
+			p.marks[partition] = t
+		}
+	}
 	c.stats.add(len(b.rows), len(b.dead), len(b.outputs))
 	c.hooks().BatchDone(len(b.rows), len(b.dead), len(b.outputs), time.Since(start))
 	c.log.Debug().Int("rows", len(b.rows)).Int("dead", len(b.dead)).Dur("took", time.Since(start)).Msg("batch stored")
@@ -368,16 +397,20 @@ func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending[
 	return true
 }
 
-// batch gathers rows, dead letters and the next offset per partition.
+// batch gathers rows, dead letters and the next offset per partition, and,
+// when eventTime is set, the highest event time of its rows per partition.
 type batch[R, O any] struct {
-	rows    []R
-	outputs []O
-	dead    []warehouse.DeadLetter
-	offsets map[int]int64
+	rows      []R
+	outputs   []O
+	dead      []warehouse.DeadLetter
+	offsets   map[int]int64
+	eventTime func(*R) time.Time
+	marks     map[int]time.Time
 }
 
-func newBatch[R, O any](capacity int) *batch[R, O] {
-	return &batch[R, O]{rows: make([]R, 0, min(capacity, 1<<16)), offsets: map[int]int64{}}
+func newBatch[R, O any](capacity int, eventTime func(*R) time.Time) *batch[R, O] {
+	return &batch[R, O]{rows: make([]R, 0, min(capacity, 1<<16)), offsets: map[int]int64{},
+		eventTime: eventTime, marks: map[int]time.Time{}}
 }
 
 func (b *batch[R, O]) add(it item[R, O]) {
@@ -386,6 +419,11 @@ func (b *batch[R, O]) add(it item[R, O]) {
 	} else {
 		b.rows = append(b.rows, it.row)
 		b.outputs = append(b.outputs, it.outputs...)
+		if b.eventTime != nil {
+			if t := b.eventTime(&it.row); t.After(b.marks[it.partition]) {
+				b.marks[it.partition] = t
+			}
+		}
 	}
 	b.offsets[it.partition] = it.offset + 1
 }
@@ -399,6 +437,7 @@ func (b *batch[R, O]) reset() {
 	b.dead = nil
 	b.outputs = nil
 	b.offsets = map[int]int64{}
+	clear(b.marks)
 }
 
 // Stats counts what a consumer stored; safe for concurrent use.

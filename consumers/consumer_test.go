@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -180,4 +181,111 @@ func TestAggregatesRecomputedBeforeCommit(t *testing.T) {
 	if commits != 1 || committed[0] != 6 {
 		t.Fatalf("%d commits, last %v; want one, of offset 6, after the recompute", commits, committed)
 	}
+}
+
+// TestWatermarksRecordedBeforeCommit: every commit is preceded by a record
+// of the committed partitions' offsets and highest stored event times since
+// the assignment; when the record fails, nothing is committed until a later
+// record succeeds.
+func TestWatermarksRecordedBeforeCommit(t *testing.T) {
+	t0 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
+	// Values are hours after t0; "bad" is a dead letter.
+	readers := map[int][]kafka.Message{
+		0: {{Partition: 0, Offset: 0, Value: []byte("5")}, {Partition: 0, Offset: 1, Value: []byte("2")},
+			{Partition: 0, Offset: 2, Value: []byte("7")}, {Partition: 0, Offset: 3, Value: []byte("1")}},
+		1: {{Partition: 1, Offset: 40, Value: []byte("bad")}},
+	}
+	var mu sync.Mutex
+	var log []string // "record ..." and "commit ..." in order
+	var recorded []warehouse.Watermark
+	stored, failed := 0, false
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Consumer[time.Time, string]{
+		topic: "t",
+		decode: func(m kafka.Message) (time.Time, error) {
+			d, err := time.ParseDuration(string(m.Value) + "h")
+			return t0.Add(d), err
+		},
+		store: func(_ context.Context, rows []time.Time) error {
+			mu.Lock()
+			defer mu.Unlock()
+			stored += len(rows)
+			return nil
+		},
+		eventTime: func(r *time.Time) time.Time { return *r },
+		recordWatermarks: func(_ context.Context, topic string, marks []warehouse.Watermark) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if topic != "t" {
+				t.Errorf("watermarks recorded for topic %q", topic)
+			}
+			if !failed && stored == 4 { // ClickHouse is away as the generation ends
+				failed = true
+				cancel()
+				return errors.New("clickhouse down")
+			}
+			recorded = append([]warehouse.Watermark(nil), marks...)
+			log = append(log, "record "+fmt.Sprint(offsetsOf(marks)))
+			return nil
+		},
+		dead: nopDead{}, outputs: nopSink[string]{},
+		readers: func(_ string, partition int, _ int64) (MessageReader, error) {
+			return &sliceReader{msgs: readers[partition]}, nil
+		},
+		settings: Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second},
+		stats:    &Stats{}, log: zerolog.Nop(),
+	}
+	commit := func(o map[int]int64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		log = append(log, "commit "+fmt.Sprint(o))
+		return nil
+	}
+	if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}, {ID: 1, Offset: 40}}, commit); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !failed {
+		t.Fatal("the failing record was never reached")
+	}
+	if len(log) == 0 || !strings.HasPrefix(log[len(log)-1], "commit ") {
+		t.Fatalf("log %q: want a final commit", log)
+	}
+	for i, l := range log {
+		if strings.HasPrefix(l, "commit ") && (i == 0 || log[i-1] != "record "+strings.TrimPrefix(l, "commit ")) {
+			t.Fatalf("log %q: %q is not preceded by the record of the same offsets", log, l)
+		}
+	}
+	want := map[int]warehouse.Watermark{0: {Partition: 0, Offset: 4, Time: t0.Add(7 * time.Hour)}}
+	for _, m := range recorded {
+		if m.Partition == 1 {
+			want[1] = warehouse.Watermark{Partition: 1, Offset: 41} // dead letters only: no event time
+		}
+	}
+	for _, m := range recorded {
+		if w := want[m.Partition]; m.Offset != w.Offset || !m.Time.Equal(w.Time) {
+			t.Errorf("last record of partition %d: offset %d at %v, want offset %d at %v", m.Partition, m.Offset, m.Time, w.Offset, w.Time)
+		}
+	}
+	if _, ok := recordedPartition(recorded, 0); !ok {
+		t.Errorf("last record %v lacks partition 0", recorded)
+	}
+}
+
+func offsetsOf(marks []warehouse.Watermark) map[int]int64 {
+	out := map[int]int64{}
+	for _, m := range marks {
+		out[m.Partition] = m.Offset
+	}
+	return out
+}
+
+func recordedPartition(marks []warehouse.Watermark, partition int) (warehouse.Watermark, bool) {
+	for _, m := range marks {
+		if m.Partition == partition {
+			return m, true
+		}
+	}
+	return warehouse.Watermark{}, false
 }

@@ -22,6 +22,9 @@ type FactStore interface {
 	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
 	RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error
 	RefreshSubscribers(ctx context.Context, msisdns []string, tiers warehouse.TierRules) error
+	// RecordWatermarks records, at a commit, each committed partition's
+	// highest stored event time (see realtime.Store.PartitionWatermark).
+	RecordWatermarks(ctx context.Context, topic string, marks []warehouse.Watermark) error
 }
 
 // Deps is what every consumer needs.
@@ -53,6 +56,14 @@ func newConsumer[R, O any](topic string, d Deps, decode func(kafka.Message) (R, 
 		settings: d.Settings, stats: &Stats{},
 		log: d.Log.With().Str("component", "consumer").Str("topic", topic).Logger(),
 	}
+}
+
+// withWatermarks makes c record, at each commit, the highest event time
+// stored on each committed partition, which the restore of its real-time
+// state reads.
+func withWatermarks[R, O any](c *Consumer[R, O], d Deps, eventTime func(*R) time.Time) *Consumer[R, O] {
+	c.eventTime, c.recordWatermarks = eventTime, d.Store.RecordWatermarks
+	return c
 }
 
 // NewCDR returns the consumer of the cdr.voice topic. A CDR without
@@ -101,7 +112,8 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 			}
 		})
 	}
-	return newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreCDR), d.Warnings)
+	return withWatermarks(newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreCDR), d.Warnings), d,
+		func(r *warehouse.CDRRow) time.Time { return r.StartTime })
 }
 
 // NewBilling returns the consumer of the billing.events topic.
@@ -114,21 +126,20 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 		return warehouse.BillingRow{BillingEvent: b, Day: warehouse.LocalDay(b.TS, d.Location),
 			Provenance: warehouse.Provenance{Partition: int32(msg.Partition), Offset: msg.Offset}}, nil
 	}
+	// A bill can change the tier of a subscriber whose profile names none.
+	store := storeThenRefreshSubscribers(d, d.Store.InsertBilling, func(r *warehouse.BillingRow) bool { return r.Type == schemas.BillingBill },
+		func(r *warehouse.BillingRow) string { return r.MSISDN })
 	aggregates := func() Aggregates[warehouse.BillingRow] {
 		return newTouched(d, func(t *touched, rows []warehouse.BillingRow) {
 			for i := range rows {
-				switch rows[i].Type {
-				case schemas.BillingPayment:
+				if rows[i].Type == schemas.BillingPayment {
 					t.days[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
-				case schemas.BillingBill:
-					// A bill can change the tier of a subscriber whose
-					// profile names none.
-					t.subscribers[rows[i].MSISDN] = struct{}{}
 				}
 			}
 		})
 	}
-	return newConsumer(topic, d, decode, d.Store.InsertBilling, aggregates, restoring(topic, d, realtime.RestoreBilling), d.Warnings)
+	return withWatermarks(newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreBilling), d.Warnings), d,
+		func(r *warehouse.BillingRow) time.Time { return r.TS })
 }
 
 // NewCRM returns the consumer of the crm.events topic; it keeps the
@@ -150,22 +161,41 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 		}
 		return row, nil
 	}
-	aggregates := func() Aggregates[warehouse.CRMRow] {
-		return newTouched(d, func(t *touched, rows []warehouse.CRMRow) {
-			for i := range rows {
-				t.subscribers[rows[i].MSISDN] = struct{}{}
-			}
-		})
-	}
-	return newConsumer(topic, d, decode, d.Store.InsertCRM, aggregates, restoring(topic, d, realtime.RestoreCRM), d.Warnings)
+	store := storeThenRefreshSubscribers(d, d.Store.InsertCRM, func(*warehouse.CRMRow) bool { return true },
+		func(r *warehouse.CRMRow) string { return r.MSISDN })
+	return withWatermarks(newConsumer(topic, d, decode, store, nil, restoring(topic, d, realtime.RestoreCRM), d.Warnings), d,
+		func(r *warehouse.CRMRow) time.Time { return r.TS })
 }
 
-// touched gathers the subscriber-days and subscribers stored batches
-// touched, for one recompute of subscriber_daily and subscribers.
+// storeThenRefreshSubscribers inserts a batch and recomputes, with it, the
+// subscribers rows of the rows that change them. Unlike subscriber_daily,
+// subscribers is not left for the refresh interval: warnings take a
+// subscriber's tier and managers from it when they are published, and the
+// few CRM and BILL events make the recompute cheap.
+func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R) error, changes func(*R) bool,
+	msisdn func(*R) string) func(context.Context, []R) error {
+	return func(ctx context.Context, rows []R) error {
+		if err := insert(ctx, rows); err != nil {
+			return err
+		}
+		touched := make(map[string]struct{})
+		for i := range rows {
+			if changes(&rows[i]) {
+				touched[msisdn(&rows[i])] = struct{}{}
+			}
+		}
+		if len(touched) == 0 {
+			return nil
+		}
+		return d.Store.RefreshSubscribers(ctx, mapKeys(touched), d.TierRules)
+	}
+}
+
+// touched gathers the subscriber-days stored batches touched, for one
+// recompute of subscriber_daily.
 type touched struct {
-	d           Deps
-	days        map[warehouse.DayKey]struct{}
-	subscribers map[string]struct{}
+	d    Deps
+	days map[warehouse.DayKey]struct{}
 }
 
 // touchedBy is touched with the function that records a batch's keys.
@@ -175,28 +205,22 @@ type touchedBy[R any] struct {
 }
 
 func newTouched[R any](d Deps, touch func(*touched, []R)) Aggregates[R] {
-	return touchedBy[R]{&touched{d: d, days: map[warehouse.DayKey]struct{}{}, subscribers: map[string]struct{}{}}, touch}
+	return touchedBy[R]{&touched{d: d, days: map[warehouse.DayKey]struct{}{}}, touch}
 }
 
 func (t touchedBy[R]) Touch(rows []R) { t.touch(t.touched, rows) }
 
-func (t *touched) Touched() int { return len(t.days) + len(t.subscribers) }
+func (t *touched) Touched() int { return len(t.days) }
 
-// Refresh recomputes subscriber_daily, then subscribers; each set of keys is
-// forgotten once its recompute succeeded.
+// Refresh recomputes subscriber_daily for the touched keys and forgets them.
 func (t *touched) Refresh(ctx context.Context) error {
-	if len(t.days) > 0 {
-		if err := t.d.Store.RefreshDaily(ctx, mapKeys(t.days), t.d.DailyRules); err != nil {
-			return err
-		}
-		clear(t.days)
+	if len(t.days) == 0 {
+		return nil
 	}
-	if len(t.subscribers) > 0 {
-		if err := t.d.Store.RefreshSubscribers(ctx, mapKeys(t.subscribers), t.d.TierRules); err != nil {
-			return err
-		}
-		clear(t.subscribers)
+	if err := t.d.Store.RefreshDaily(ctx, mapKeys(t.days), t.d.DailyRules); err != nil {
+		return err
 	}
+	clear(t.days)
 	return nil
 }
 

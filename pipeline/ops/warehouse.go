@@ -49,6 +49,11 @@ func (w *Warehouse) InsertCRM(ctx context.Context, rows []warehouse.CRMRow) erro
 	return w.timed("crm_events", func() error { return w.Warehouse.InsertCRM(ctx, rows) })
 }
 
+// RecordWatermarks implements consumers.FactStore.
+func (w *Warehouse) RecordWatermarks(ctx context.Context, topic string, marks []warehouse.Watermark) error {
+	return w.timed("partition_watermarks", func() error { return w.Warehouse.RecordWatermarks(ctx, topic, marks) })
+}
+
 // RefreshDaily implements consumers.FactStore.
 func (w *Warehouse) RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error {
 	if len(keys) == 0 {

@@ -10,7 +10,9 @@ import (
 
 // Store is what restoring state reads from ClickHouse.
 type Store interface {
-	Watermark(ctx context.Context, table string, partition int, before int64) (time.Time, error)
+	// PartitionWatermark is the highest event time among the facts of a
+	// topic's partition below an offset; table is the topic's fact table.
+	PartitionWatermark(ctx context.Context, topic, table string, partition int, before int64) (time.Time, error)
 	HotlineCalls(ctx context.Context, partition int, before int64, since time.Time, numbers []string) ([]warehouse.HotlineCall, error)
 	FiredWarnings(ctx context.Context, topic string, partition int, before int64, since time.Time) ([]warehouse.FiredWarning, error)
 	LastBills(ctx context.Context, partition int, before int64) ([]warehouse.LastBill, error)
@@ -38,7 +40,7 @@ func (r Rules) fired(ctx context.Context, st Store, topic string, partition int,
 // to consume is offset.
 func RestoreCDR(ctx context.Context, st Store, r Rules, topic string, partition int, offset int64) (*CDRState, error) {
 	before := committedBefore(offset)
-	wm, err := st.Watermark(ctx, "cdr", partition, before)
+	wm, err := st.PartitionWatermark(ctx, topic, "cdr", partition, before)
 	if err != nil {
 		return nil, err
 	}
@@ -53,9 +55,9 @@ func RestoreCDR(ctx context.Context, st Store, r Rules, topic string, partition 
 	calls := make([]Call, len(stored))
 	for i, c := range stored {
 		calls[i] = Call{MSISDN: c.MSISDN, EventID: c.EventID, Time: c.Time, Peer: c.Peer, Competitor: competitor[c.Peer]}
-		// The watermark reads cdr, where a call consumed before the offset
-		// may survive only as a later duplicate; every restored call was
-		// consumed, so the watermark is at least its time.
+		// The watermark may come from cdr, where a call consumed before the
+		// offset may survive only as a later duplicate; every restored call
+		// was consumed, so the watermark is at least its time.
 		if c.Time.After(wm) {
 			wm = c.Time
 		}
@@ -70,7 +72,7 @@ func RestoreCDR(ctx context.Context, st Store, r Rules, topic string, partition 
 // RestoreBilling rebuilds the state of a billing.events partition.
 func RestoreBilling(ctx context.Context, st Store, r Rules, topic string, partition int, offset int64) (*BillingState, error) {
 	before := committedBefore(offset)
-	wm, err := st.Watermark(ctx, "billing_events", partition, before)
+	wm, err := st.PartitionWatermark(ctx, topic, "billing_events", partition, before)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +93,7 @@ func RestoreBilling(ctx context.Context, st Store, r Rules, topic string, partit
 
 // RestoreCRM rebuilds the state of a crm.events partition.
 func RestoreCRM(ctx context.Context, st Store, r Rules, topic string, partition int, offset int64) (*CRMState, error) {
-	wm, err := st.Watermark(ctx, "crm_events", partition, committedBefore(offset))
+	wm, err := st.PartitionWatermark(ctx, topic, "crm_events", partition, committedBefore(offset))
 	if err != nil {
 		return nil, err
 	}

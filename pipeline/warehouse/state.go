@@ -21,7 +21,8 @@ var stateTables = map[string]string{"cdr": "start_time", "billing_events": "ts",
 // hotline calls; otherwise the watermark is low until the replay reaches the
 // duplicate, which only makes the lateness bound laxer for events between.
 // It scans the partition's facts in full (kafka_partition is not in the
-// sorting key).
+// sorting key): the restore reads PartitionWatermark, which falls back to it
+// once per partition.
 func (w *Warehouse) Watermark(ctx context.Context, table string, partition int, before int64) (time.Time, error) {
 	col, ok := stateTables[table]
 	if !ok {
@@ -35,6 +36,71 @@ func (w *Warehouse) Watermark(ctx context.Context, table string, partition int, 
 	}
 	if n == 0 {
 		return time.Time{}, nil
+	}
+	return t, nil
+}
+
+// Watermark is what a consumer records of one partition when it commits:
+// the committed offset (the next one to read) and the highest event time it
+// stored on the partition since it was assigned (zero: none).
+type Watermark struct {
+	Partition int
+	Offset    int64
+	Time      time.Time
+}
+
+var watermarkColumns = []string{"topic", "kafka_partition", "kafka_offset", "watermark", "recorded_at"}
+
+// noWatermark stands for the zero time in partition_watermarks, whose
+// DateTime cannot hold it.
+var noWatermark = time.Unix(0, 0)
+
+// RecordWatermarks writes a partition_watermarks row per mark of a topic
+// (its full name, as consumed).
+func (w *Warehouse) RecordWatermarks(ctx context.Context, topic string, marks []Watermark) error {
+	now := time.Now()
+	return w.insert(ctx, "partition_watermarks", watermarkColumns, len(marks), func(i int) []any {
+		m := &marks[i]
+		t := m.Time
+		if !t.After(noWatermark) {
+			t = noWatermark
+		}
+		return []any{topic, int32(m.Partition), m.Offset, t, now}
+	})
+}
+
+// PartitionWatermark returns what Watermark returns, the highest event time
+// among the facts of a topic's partition with offsets below before, from
+// partition_watermarks: every row there holds the highest event time stored
+// on the partition from an assignment up to a commit, so the maximum over
+// the rows at or below before covers every fact below it, including copies
+// a later duplicate merged away. It reads a few rows at the head of the
+// sorting key. When the partition has no row at or below before (its facts
+// were stored before the table existed, or the partition is new), it scans
+// table with Watermark and records the result as a row at before, so that
+// the scan happens once per partition.
+func (w *Warehouse) PartitionWatermark(ctx context.Context, topic, table string, partition int, before int64) (time.Time, error) {
+	if _, ok := stateTables[table]; !ok {
+		return time.Time{}, fmt.Errorf("watermark: unknown table %q", table)
+	}
+	var t time.Time
+	var n uint64
+	if err := w.conn.QueryRow(ctx, w.sql(`SELECT max(watermark), count() FROM {db}.partition_watermarks
+		WHERE topic = ? AND kafka_partition = ? AND kafka_offset <= ?`), topic, int32(partition), before).Scan(&t, &n); err != nil {
+		return time.Time{}, fmt.Errorf("watermark of %s/%d: %w", topic, partition, err)
+	}
+	if n > 0 {
+		if !t.After(noWatermark) {
+			return time.Time{}, nil
+		}
+		return t, nil
+	}
+	t, err := w.Watermark(ctx, table, partition, before)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if err := w.RecordWatermarks(ctx, topic, []Watermark{{Partition: partition, Offset: before, Time: t}}); err != nil {
+		return time.Time{}, err
 	}
 	return t, nil
 }
