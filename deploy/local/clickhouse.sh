@@ -62,12 +62,6 @@ usage() {
     sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-check_port() {
-    local name=$1 value=$2
-    if ! [[ "$value" =~ ^[1-9][0-9]{0,4}$ ]] || ((value > 65535)); then
-        die "$name must be a port number (1-65535), got '$value'"
-    fi
-}
 
 
 
@@ -111,10 +105,6 @@ running_pid() {
     printf '%s\n' "$pid"
 }
 
-# Escapes a string for use as a sed replacement with '|' as delimiter, and for XML text.
-sed_xml_escape() {
-    printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/[\\|&]/\\&/g'
-}
 
 render_config() {
     local dir_esc tmp
@@ -268,23 +258,7 @@ main() {
     check_port CHURNWATCH_CH_TCP_PORT "$TCP_PORT"
     check_port CHURNWATCH_CH_HTTP_PORT "$HTTP_PORT"
     check_port CHURNWATCH_CH_INTERSERVER_PORT "$INTERSERVER_PORT"
-    local cmd=${1:-}
-    if (($# > 0)); then shift; fi
-    case "$cmd" in
-        install) cmd_install ;;
-        start) cmd_start ;;
-        stop) cmd_stop ;;
-        status) cmd_status ;;
-        client) cmd_client "$@" ;;
-        -h | --help | help)
-            usage
-            ;;
-        *)
-            usage >&2
-            [[ -z "$cmd" ]] && die "missing subcommand"
-            die "unknown subcommand '$cmd'"
-            ;;
-    esac
+    dispatch "$@"
 }
 
 main "$@"

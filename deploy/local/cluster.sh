@@ -66,12 +66,6 @@ usage() {
     sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
-check_port() {
-    local name=$1 value=$2
-    if ! [[ "$value" =~ ^[1-9][0-9]{0,4}$ ]] || ((value > 65535 - 23)); then
-        die "$name must be a port number (1-65512), got '$value'"
-    fi
-}
 
 node_dir() { printf '%s/%s\n' "$CLUSTER_DIR" "$1"; }
 node_tcp_port() {
@@ -156,10 +150,6 @@ node_version() {
     timeout 5 "$client" --host "$HOST" --port "$(node_tcp_port "$1")" -q 'SELECT version()' 2>/dev/null
 }
 
-# Escapes a string for use as a sed replacement with '|' as delimiter, and for XML text.
-sed_xml_escape() {
-    printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/[\\|&]/\\&/g'
-}
 
 render_zk() {
     local dir_esc
@@ -392,26 +382,11 @@ cmd_client() {
 }
 
 main() {
-    check_port CHURNWATCH_CLUSTER_ZK_PORT "$ZK_PORT"
-    check_port CHURNWATCH_CLUSTER_CH1_PORT "$CH1_PORT"
-    check_port CHURNWATCH_CLUSTER_CH2_PORT "$CH2_PORT"
-    local cmd=${1:-}
-    if (($# > 0)); then shift; fi
-    case "$cmd" in
-        install) cmd_install ;;
-        start) cmd_start ;;
-        stop) cmd_stop ;;
-        status) cmd_status ;;
-        client) cmd_client "$@" ;;
-        -h | --help | help)
-            usage
-            ;;
-        *)
-            usage >&2
-            [[ -z "$cmd" ]] && die "missing subcommand"
-            die "unknown subcommand '$cmd'"
-            ;;
-    esac
+    # A node also listens on its port + 9 and + 23, so the ports stop 23 short of 65535.
+    check_port CHURNWATCH_CLUSTER_ZK_PORT "$ZK_PORT" $((65535 - 23))
+    check_port CHURNWATCH_CLUSTER_CH1_PORT "$CH1_PORT" $((65535 - 23))
+    check_port CHURNWATCH_CLUSTER_CH2_PORT "$CH2_PORT" $((65535 - 23))
+    dispatch "$@"
 }
 
 main "$@"

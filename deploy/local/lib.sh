@@ -38,3 +38,38 @@ apt_install() {
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" ||
         die "apt-get install $* failed; see the apt output above"
 }
+
+# check_port NAME VALUE [MAX]: dies unless VALUE is a port number from 1 to MAX (65535).
+check_port() {
+    local name=$1 value=$2 max=${3:-65535}
+    if ! [[ "$value" =~ ^[1-9][0-9]{0,4}$ ]] || ((value > max)); then
+        die "$name must be a port number (1-$max), got '$value'"
+    fi
+}
+
+# Escapes a string for use as a sed replacement with '|' as delimiter, and for XML text.
+sed_xml_escape() {
+    printf '%s' "$1" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g' -e 's/[\\|&]/\\&/g'
+}
+
+# dispatch SUBCOMMAND [ARGS...]: runs cmd_install, cmd_start, cmd_stop, cmd_status or
+# cmd_client (with ARGS), as the sourcing script defines them, or prints its usage.
+dispatch() {
+    local cmd=${1:-}
+    if (($# > 0)); then shift; fi
+    case "$cmd" in
+        install) cmd_install ;;
+        start) cmd_start ;;
+        stop) cmd_stop ;;
+        status) cmd_status ;;
+        client) cmd_client "$@" ;;
+        -h | --help | help)
+            usage
+            ;;
+        *)
+            usage >&2
+            [[ -z "$cmd" ]] && die "missing subcommand"
+            die "unknown subcommand '$cmd'"
+            ;;
+    esac
+}
