@@ -37,7 +37,6 @@ import (
 	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
-	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/simulate"
 	"churnwatch/pipeline/warehouse"
 )
@@ -219,18 +218,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		res.Machine.ClickHouse = v
 	}
 	fmt.Fprintf(out, "machine: %s\n", res.Machine)
-	b, err := broker.Start(broker.Config{Partitions: max(pcfg.Broker.Partitions, 1), Topics: pcfg.Topics.All()})
+	b, kconn, err := broker.StartScratch(&pcfg)
 	if err != nil {
 		return res, err
 	}
 	defer b.Close()
-	// The embedded broker speaks plaintext: the configuration's TLS and
-	// SASL are for the operator's cluster, not for it.
-	pcfg.Kafka.Brokers, pcfg.Kafka.TLS, pcfg.Kafka.SASL = b.Addrs(), config.TLS{}, config.SASL{}
-	kconn, err := kafkaconn.New(pcfg.Kafka)
-	if err != nil {
-		return res, err
-	}
 	t := pcfg.Topics
 
 	// Pre-load.

@@ -13,6 +13,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/kafkaconn"
 )
 
 // Config configures the embedded broker.
@@ -86,4 +89,22 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	<-ctx.Done()
 	log.Info().Msg("embedded broker stopping")
 	return nil
+}
+
+// StartScratch starts an in-process broker with the topics of cfg on a free
+// port and points cfg's Kafka settings at it, for commands that run the
+// pipeline on a broker of their own (eval, bench). The broker speaks
+// plaintext: cfg's TLS and SASL are for the operator's cluster, not for it.
+func StartScratch(cfg *config.Config) (*Broker, kafkaconn.Conn, error) {
+	b, err := Start(Config{Partitions: max(cfg.Broker.Partitions, 1), Topics: cfg.Topics.All()})
+	if err != nil {
+		return nil, kafkaconn.Conn{}, err
+	}
+	cfg.Kafka.Brokers, cfg.Kafka.TLS, cfg.Kafka.SASL = b.Addrs(), config.TLS{}, config.SASL{}
+	conn, err := kafkaconn.New(cfg.Kafka)
+	if err != nil {
+		b.Close()
+		return nil, kafkaconn.Conn{}, err
+	}
+	return b, conn, nil
 }

@@ -26,7 +26,6 @@ import (
 	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/daily"
-	"churnwatch/pipeline/kafkaconn"
 	"churnwatch/pipeline/lag"
 	"churnwatch/pipeline/simulate"
 	"churnwatch/pipeline/warehouse"
@@ -166,18 +165,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 		return res, fmt.Errorf("create the scratch database: %w", err)
 	}
 
-	b, err := broker.Start(broker.Config{Partitions: max(pcfg.Broker.Partitions, 1), Topics: pcfg.Topics.All()})
+	b, kconn, err := broker.StartScratch(&pcfg)
 	if err != nil {
 		return res, err
 	}
 	defer b.Close()
-	// The embedded broker speaks plaintext: the configuration's TLS and
-	// SASL are for the operator's cluster, not for it.
-	pcfg.Kafka.Brokers, pcfg.Kafka.TLS, pcfg.Kafka.SASL = b.Addrs(), config.TLS{}, config.SASL{}
-	kconn, err := kafkaconn.New(pcfg.Kafka)
-	if err != nil {
-		return res, err
-	}
 	log.Info().Int("subscribers", sim.Subscribers).Int("days", days).Int("warmup", cfg.Warmup).Int64("seed", sim.Seed).
 		Float64("churn_share", sim.ChurnShare).Str("from", res.From).Str("to", res.To).
 		Str("database", pcfg.ClickHouse.Database).Strs("broker", b.Addrs()).Msg("evaluation started")
