@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,24 +29,6 @@ const (
 	chSecurePassword = "churnwatch-secure-test-password"
 	httpToken        = "tok-6f1d2c9a8b7e4f30a1b2c3d4"
 )
-
-// syncBuffer collects a logger's output from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // secureEnv is the environment of a pipeline against a SASL broker (TLS
 // when ca is not nil) and the password-protected ClickHouse user: secrets
@@ -142,7 +122,7 @@ func TestPipelineOverSASL(t *testing.T) {
 			}
 			w.Close()
 
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			runCtx, stopRun := context.WithCancel(context.Background())
 			done := make(chan error, 1)
 			go func() { done <- pipeline.Run(runCtx, cfg, zerolog.New(&logs).Level(zerolog.DebugLevel)) }()
@@ -196,7 +176,7 @@ func TestPipelineOverSASL(t *testing.T) {
 }
 
 // httpAddr finds the HTTP endpoints' address in the "pipeline started" line.
-func httpAddr(t *testing.T, logs *syncBuffer) string {
+func httpAddr(t *testing.T, logs *testenv.SyncBuffer) string {
 	t.Helper()
 	var addr string
 	testenv.Eventually(t, 30*time.Second, func() error {
@@ -254,7 +234,7 @@ func TestPipelineRefusedCredentials(t *testing.T) {
 			env := secureEnv(t, brokers, ch, prefix, config.SASLScramSHA512, testenv.UserSHA512, testenv.PassSHA512, nil)
 			tc.env(env)
 			cfg := load(t, env)
-			var logs syncBuffer
+			var logs testenv.SyncBuffer
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			start := time.Now()

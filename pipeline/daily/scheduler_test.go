@@ -1,7 +1,6 @@
 package daily
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/signals"
+	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
 )
 
@@ -33,24 +33,7 @@ func (c *fakeClock) set(t time.Time) {
 	c.now = t
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func newTestScheduler(t *testing.T, src Source, pub Publisher, clock Clock, log *syncBuffer) *Scheduler {
+func newTestScheduler(t *testing.T, src Source, pub Publisher, clock Clock, log *testenv.SyncBuffer) *Scheduler {
 	t.Helper()
 	cfg := SchedulerConfig{Schedule: config.DefaultDailySchedule, Evaluate: testConfig(),
 		RetryMin: time.Millisecond, RetryMax: time.Millisecond}
@@ -75,7 +58,7 @@ func TestSchedulerEvaluatesThePreviousLocalDay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			src, pub, log := population(), &fakePublisher{}, &syncBuffer{}
+			src, pub, log := population(), &fakePublisher{}, &testenv.SyncBuffer{}
 			s := newTestScheduler(t, src, pub, &fakeClock{now: tt.now}, log)
 			s.job(context.Background()).Run()
 			if len(src.days) != 1 || day(src.days[0].To) != tt.want {
@@ -96,7 +79,7 @@ func TestSchedulerEvaluatesThePreviousLocalDay(t *testing.T) {
 }
 
 func TestSchedulerNextRunInConfiguredZone(t *testing.T) {
-	s := newTestScheduler(t, population(), &fakePublisher{}, &fakeClock{}, &syncBuffer{})
+	s := newTestScheduler(t, population(), &fakePublisher{}, &fakeClock{}, &testenv.SyncBuffer{})
 	got := s.Next(time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)) // 20:00 in Shanghai
 	if want := time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai); !got.Equal(want) {
 		t.Errorf("next run %v, want %v", got, want)
@@ -107,7 +90,7 @@ func TestSchedulerRunsOneAtATime(t *testing.T) {
 	src := population()
 	src.gate, src.started = make(chan struct{}), make(chan struct{}, 2)
 	clock := &fakeClock{now: time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai)}
-	s := newTestScheduler(t, src, &fakePublisher{}, clock, &syncBuffer{})
+	s := newTestScheduler(t, src, &fakePublisher{}, clock, &testenv.SyncBuffer{})
 	job := s.job(context.Background())
 	done := make(chan struct{})
 	go func() { job.Run(); close(done) }()
@@ -140,7 +123,7 @@ func TestSchedulerRunsOneAtATime(t *testing.T) {
 }
 
 func TestSchedulerRetriesAFailedRun(t *testing.T) {
-	src, pub, log := population(), &fakePublisher{}, &syncBuffer{}
+	src, pub, log := population(), &fakePublisher{}, &testenv.SyncBuffer{}
 	src.failures = 2
 	s := newTestScheduler(t, src, pub, &fakeClock{now: time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai)}, log)
 	s.job(context.Background()).Run()
@@ -160,7 +143,7 @@ func TestSchedulerRetriesAFailedRun(t *testing.T) {
 func TestSchedulerRunStopsOnCancel(t *testing.T) {
 	src := population()
 	src.gate, src.started = make(chan struct{}), make(chan struct{}, 1)
-	s := newTestScheduler(t, src, &fakePublisher{}, &fakeClock{now: time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai)}, &syncBuffer{})
+	s := newTestScheduler(t, src, &fakePublisher{}, &fakeClock{now: time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai)}, &testenv.SyncBuffer{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
