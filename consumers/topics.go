@@ -105,13 +105,9 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 		}
 		return d.Store.InsertHotlineCalls(ctx, calls)
 	}
-	aggregates := func() Aggregates[warehouse.CDRRow] {
-		return newTouched(d, func(t *touched, rows []warehouse.CDRRow) {
-			for i := range rows {
-				t.days[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
-			}
-		})
-	}
+	aggregates := dailyAggregates(d, func(r *warehouse.CDRRow) (warehouse.DayKey, bool) {
+		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, true
+	})
 	return withWatermarks(newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreCDR), d.Warnings), d,
 		func(r *warehouse.CDRRow) time.Time { return r.StartTime })
 }
@@ -129,15 +125,9 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 	// A bill can change the tier of a subscriber whose profile names none.
 	store := storeThenRefreshSubscribers(d, d.Store.InsertBilling, func(r *warehouse.BillingRow) bool { return r.Type == schemas.BillingBill },
 		func(r *warehouse.BillingRow) string { return r.MSISDN })
-	aggregates := func() Aggregates[warehouse.BillingRow] {
-		return newTouched(d, func(t *touched, rows []warehouse.BillingRow) {
-			for i := range rows {
-				if rows[i].Type == schemas.BillingPayment {
-					t.days[warehouse.DayKey{MSISDN: rows[i].MSISDN, Day: rows[i].Day}] = struct{}{}
-				}
-			}
-		})
-	}
+	aggregates := dailyAggregates(d, func(r *warehouse.BillingRow) (warehouse.DayKey, bool) {
+		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, r.Type == schemas.BillingPayment
+	})
 	return withWatermarks(newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreBilling), d.Warnings), d,
 		func(r *warehouse.BillingRow) time.Time { return r.TS })
 }
@@ -191,29 +181,31 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 	}
 }
 
-// touched gathers the subscriber-days stored batches touched, for one
-// recompute of subscriber_daily.
-type touched struct {
+// dailyDays gathers the subscriber-days stored batches touched (key names
+// a row's, if it counts in subscriber_daily), for one recompute.
+type dailyDays[R any] struct {
 	d    Deps
+	key  func(*R) (warehouse.DayKey, bool)
 	days map[warehouse.DayKey]struct{}
 }
 
-// touchedBy is touched with the function that records a batch's keys.
-type touchedBy[R any] struct {
-	*touched
-	touch func(*touched, []R)
+// dailyAggregates makes a consumer keep subscriber_daily current.
+func dailyAggregates[R any](d Deps, key func(*R) (warehouse.DayKey, bool)) func() Aggregates[R] {
+	return func() Aggregates[R] { return &dailyDays[R]{d: d, key: key, days: map[warehouse.DayKey]struct{}{}} }
 }
 
-func newTouched[R any](d Deps, touch func(*touched, []R)) Aggregates[R] {
-	return touchedBy[R]{&touched{d: d, days: map[warehouse.DayKey]struct{}{}}, touch}
+func (t *dailyDays[R]) Touch(rows []R) {
+	for i := range rows {
+		if k, ok := t.key(&rows[i]); ok {
+			t.days[k] = struct{}{}
+		}
+	}
 }
 
-func (t touchedBy[R]) Touch(rows []R) { t.touch(t.touched, rows) }
-
-func (t *touched) Touched() int { return len(t.days) }
+func (t *dailyDays[R]) Touched() int { return len(t.days) }
 
 // Refresh recomputes subscriber_daily for the touched keys and forgets them.
-func (t *touched) Refresh(ctx context.Context) error {
+func (t *dailyDays[R]) Refresh(ctx context.Context) error {
 	if len(t.days) == 0 {
 		return nil
 	}
