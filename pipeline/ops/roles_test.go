@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -66,19 +65,13 @@ func TestRoleScopesTheDashboard(t *testing.T) {
 	loadSubscriberFacts(t, w)
 	loadScopeFacts(t, w)
 	cfg := workbenchConfig(t)
-	access, err := ops.NewAccess(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := testenv.Broker(t, 1, cfg.Topics.Warnings)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hub := ops.NewHub(ops.NewTailer(ops.TailConfig{Conn: kafkaconn.Conn{Brokers: b.Addrs()}, Topic: cfg.Topics.Warnings}), zerolog.Nop())
 	go func() { _ = hub.Run(ctx) }()
-	now := at(t, "2026-11-22 12:00")
-	srv := httptest.NewServer(ops.NewHandler(ops.HandlerConfig{Token: cfg.HTTP.Token, Access: access, Points: cfg.Scorecard, Hub: hub,
-		Reader: ops.NewReader(w.Conn(), w.Database(), shanghai), Location: shanghai, Clock: func() time.Time { return now }, Log: zerolog.Nop()}))
-	defer srv.Close()
+	now := at(t, "2026-11-22 12:00") // the server's clock (workbenchServer)
+	srv := workbenchServer(t, w, cfg, hub)
 	admin := cfg.HTTP.Token
 	get := func(token, path string) (int, string) {
 		t.Helper()

@@ -1,19 +1,15 @@
 package ops_test
 
 import (
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
-	"github.com/rs/zerolog"
 
-	"churnwatch/pipeline/ops"
 	"churnwatch/pipeline/testenv"
 )
 
@@ -28,14 +24,7 @@ func TestWorkbenchInChromium(t *testing.T) {
 	loadSubscriberFacts(t, w)
 	loadScopeFacts(t, w)
 	cfg := workbenchConfig(t)
-	access, err := ops.NewAccess(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := at(t, "2026-11-22 12:00")
-	srv := httptest.NewServer(ops.NewHandler(ops.HandlerConfig{Token: cfg.HTTP.Token, Access: access, Points: cfg.Scorecard,
-		Reader: ops.NewReader(w.Conn(), w.Database(), shanghai), Location: shanghai, Clock: func() time.Time { return now }, Log: zerolog.Nop()}))
-	defer srv.Close()
+	srv := workbenchServer(t, w, cfg, nil)
 
 	ctx := testenv.Chromium(t, 1300, 1400)
 	var mu sync.Mutex
@@ -74,7 +63,7 @@ func TestWorkbenchInChromium(t *testing.T) {
 	}
 
 	manager := "am-017-token-0123456789"
-	err = chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/subscriber?token="+manager+"&msisdn="+subA),
+	err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/subscriber?token="+manager+"&msisdn="+subA),
 		chromedp.WaitVisible(chromedp.CSS(`body[data-loaded="`+subA+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#usage-chart svg rect.calls`)), chromedp.WaitVisible(chromedp.CSS(`#score-chart svg path`)))
 	if err != nil {

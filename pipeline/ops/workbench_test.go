@@ -229,6 +229,22 @@ func TestSubscriber360FromClickHouse(t *testing.T) {
 	}
 }
 
+// workbenchServer serves the dashboard over w with workbenchConfig's users,
+// at a fixed now (2026-11-22 12:00); hub may be nil. The server closes with
+// the test.
+func workbenchServer(t *testing.T, w *warehouse.Warehouse, cfg config.Config, hub *ops.Hub) *httptest.Server {
+	t.Helper()
+	access, err := ops.NewAccess(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := at(t, "2026-11-22 12:00")
+	srv := httptest.NewServer(ops.NewHandler(ops.HandlerConfig{Token: cfg.HTTP.Token, Access: access, Points: cfg.Scorecard, Hub: hub,
+		Reader: ops.NewReader(w.Conn(), w.Database(), shanghai), Location: shanghai, Clock: func() time.Time { return now }, Log: zerolog.Nop()}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
 func workbenchConfig(t *testing.T) config.Config {
 	t.Helper()
 	cfg := config.Default()
@@ -253,14 +269,7 @@ func TestManagerCannotOpenAnotherManagersSubscriber(t *testing.T) {
 	w := workbenchWarehouse(t)
 	loadSubscriberFacts(t, w)
 	cfg := workbenchConfig(t)
-	access, err := ops.NewAccess(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := at(t, "2026-11-22 12:00")
-	srv := httptest.NewServer(ops.NewHandler(ops.HandlerConfig{Token: cfg.HTTP.Token, Access: access, Points: cfg.Scorecard,
-		Reader: ops.NewReader(w.Conn(), w.Database(), shanghai), Location: shanghai, Clock: func() time.Time { return now }, Log: zerolog.Nop()}))
-	defer srv.Close()
+	srv := workbenchServer(t, w, cfg, nil)
 	get := func(token, path string) (int, string) {
 		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
