@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"churnwatch/schemas"
 )
 
@@ -22,82 +24,80 @@ type FactStreams struct {
 // the other. Profiles are not read: the real-time rules do not need them.
 func (w *Warehouse) ScanFacts(ctx context.Context, from, to time.Time, s FactStreams) error {
 	if s.CDR != nil {
-		rows, err := w.conn.Query(ctx, w.sql(`
+		err := replayTable(ctx, w, "cdr", `
 			SELECT event_id, msisdn, peer, peer_network, toString(direction), start_time, duration_s, forward_to,
 				kafka_partition, kafka_offset
 			FROM {db}.cdr FINAL WHERE start_time >= ? AND start_time < ?
-			ORDER BY start_time, kafka_partition, kafka_offset`), from, to)
+			ORDER BY start_time, kafka_partition, kafka_offset`, from, to,
+			func(rows driver.Rows, r *CDRRow) error {
+				var network, direction string
+				var dur uint32
+				if err := rows.Scan(&r.EventID, &r.MSISDN, &r.Peer, &network, &direction, &r.StartTime, &dur, &r.ForwardTo,
+					&r.Partition, &r.Offset); err != nil {
+					return err
+				}
+				r.Network, r.Direction, r.DurationS = schemas.Network(network), schemas.Direction(direction), int64(dur)
+				return nil
+			}, s.CDR)
 		if err != nil {
-			return fmt.Errorf("replay cdr: %w", err)
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var r CDRRow
-			var network, direction string
-			var dur uint32
-			if err := rows.Scan(&r.EventID, &r.MSISDN, &r.Peer, &network, &direction, &r.StartTime, &dur, &r.ForwardTo,
-				&r.Partition, &r.Offset); err != nil {
-				return fmt.Errorf("replay cdr: %w", err)
-			}
-			r.Network, r.Direction, r.DurationS = schemas.Network(network), schemas.Direction(direction), int64(dur)
-			if err := s.CDR(&r); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("replay cdr: %w", err)
-		}
-		rows.Close()
 	}
 	if s.Billing != nil {
-		rows, err := w.conn.Query(ctx, w.sql(`
+		err := replayTable(ctx, w, "billing_events", `
 			SELECT event_id, msisdn, toString(type), ts, amount_fen, balance_fen, bill_month, kafka_partition, kafka_offset
 			FROM {db}.billing_events FINAL WHERE ts >= ? AND ts < ?
-			ORDER BY ts, kafka_partition, kafka_offset`), from, to)
+			ORDER BY ts, kafka_partition, kafka_offset`, from, to,
+			func(rows driver.Rows, r *BillingRow) error {
+				var typ string
+				if err := rows.Scan(&r.EventID, &r.MSISDN, &typ, &r.TS, &r.AmountFen, &r.BalanceFen, &r.BillMonth,
+					&r.Partition, &r.Offset); err != nil {
+					return err
+				}
+				r.Type = schemas.BillingType(typ)
+				return nil
+			}, s.Billing)
 		if err != nil {
-			return fmt.Errorf("replay billing_events: %w", err)
+			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var r BillingRow
-			var typ string
-			if err := rows.Scan(&r.EventID, &r.MSISDN, &typ, &r.TS, &r.AmountFen, &r.BalanceFen, &r.BillMonth,
-				&r.Partition, &r.Offset); err != nil {
-				return fmt.Errorf("replay billing_events: %w", err)
-			}
-			r.Type = schemas.BillingType(typ)
-			if err := s.Billing(&r); err != nil {
-				return err
-			}
-		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("replay billing_events: %w", err)
-		}
-		rows.Close()
 	}
 	if s.CRM != nil {
-		rows, err := w.conn.Query(ctx, w.sql(`
+		return replayTable(ctx, w, "crm_events", `
 			SELECT event_id, msisdn, toString(type), ts, kafka_partition, kafka_offset
 			FROM {db}.crm_events FINAL WHERE ts >= ? AND ts < ?
-			ORDER BY ts, kafka_partition, kafka_offset`), from, to)
-		if err != nil {
-			return fmt.Errorf("replay crm_events: %w", err)
+			ORDER BY ts, kafka_partition, kafka_offset`, from, to,
+			func(rows driver.Rows, r *CRMRow) error {
+				var typ string
+				if err := rows.Scan(&r.EventID, &r.MSISDN, &typ, &r.TS, &r.Partition, &r.Offset); err != nil {
+					return err
+				}
+				r.Type = schemas.CRMType(typ)
+				return nil
+			}, s.CRM)
+	}
+	return nil
+}
+
+// replayTable runs one table's replay query over [from, to) and hands every
+// row, as scan reads it, to emit.
+func replayTable[R any](ctx context.Context, w *Warehouse, table, query string, from, to time.Time,
+	scan func(driver.Rows, *R) error, emit func(*R) error) error {
+	rows, err := w.conn.Query(ctx, w.sql(query), from, to)
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r R
+		if err := scan(rows, &r); err != nil {
+			return fmt.Errorf("replay %s: %w", table, err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var r CRMRow
-			var typ string
-			if err := rows.Scan(&r.EventID, &r.MSISDN, &typ, &r.TS, &r.Partition, &r.Offset); err != nil {
-				return fmt.Errorf("replay crm_events: %w", err)
-			}
-			r.Type = schemas.CRMType(typ)
-			if err := s.CRM(&r); err != nil {
-				return err
-			}
+		if err := emit(&r); err != nil {
+			return err
 		}
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("replay crm_events: %w", err)
-		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("replay %s: %w", table, err)
 	}
 	return nil
 }
