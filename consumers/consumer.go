@@ -182,33 +182,52 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	go func() { fetchers.Wait(); close(fetchersDone) }()
 	report()
 
+	// Three stages overlap: this goroutine batches what the fetchers
+	// decoded; a storer stores each batch, in order, and a committer
+	// recomputes the aggregates of what was stored and commits its offsets.
+	// Stopping gives the last two ShutdownTimeout to finish.
+	storeCtx, stopStoring := graceContext(ctx, c.settings.ShutdownTimeout)
+	defer stopStoring()
+	full := make(chan *batch[R, O])
+	free := make(chan *batch[R, O], 2) // two batches take turns; the last returned is not taken again
+	free <- newBatch[R, O](c.settings.BatchSize, c.eventTime)
+	work := make(chan commitWork[R])
+	storerDone, committerDone := make(chan struct{}), make(chan struct{})
+	go func() { defer close(storerDone); c.storeLoop(storeCtx, full, free, work, commit) }()
+	go func() { defer close(committerDone); c.commitLoop(storeCtx, work, commit) }()
+	defer func() { <-committerDone }()
+
 	b := newBatch[R, O](c.settings.BatchSize, c.eventTime)
-	p := &pending[R]{offsets: map[int]int64{}, marks: map[int]time.Time{}, refreshed: time.Now()}
-	if c.aggregates != nil {
-		p.aggregates = c.aggregates()
-	}
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
+	due := false // the flush interval passed since the last batch went to the storer
 	var runErr error
 loop:
 	for {
+		in, out := items, chan<- *batch[R, O](nil)
+		if b.size() >= c.settings.BatchSize {
+			in = nil // a full batch waits for the storer
+		}
+		if !b.empty() && (due || b.size() >= c.settings.BatchSize) {
+			out = full
+		}
 		select {
-		case it := <-items:
+		case it := <-in:
 			b.add(it)
-			if b.size() >= c.settings.BatchSize {
-				c.flush(ctx, b, p, commit, false)
-			}
+		case out <- b:
+			b, due = <-free, false
 		case <-ticker.C:
-			c.flush(ctx, b, p, commit, false)
+			due = true
 		case err := <-fetchErr:
 			runErr = err
 			break loop
 		case <-ctx.Done():
 			break loop
+		case <-storerDone: // only when stopping took longer than ShutdownTimeout
+			break loop
 		}
 	}
-	// Stop fetching, keep what was fetched, store it and commit, within a
-	// bounded time that no longer depends on ctx.
+	// Stop fetching, keep what was fetched, and hand it to the storer.
 	stopFetching()
 	<-fetchersDone
 	for drained := false; !drained; {
@@ -219,10 +238,22 @@ loop:
 			drained = true
 		}
 	}
-	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.settings.ShutdownTimeout)
-	defer cancel()
-	c.flush(final, b, p, commit, true)
+	if !b.empty() {
+		select {
+		case full <- b:
+		case <-storerDone:
+		}
+	}
+	close(full)
 	return runErr
+}
+
+// graceContext returns a context that ends grace after ctx ends (or when
+// cancelled).
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(grace, cancel) })
+	return out, func() { stop(); cancel() }
 }
 
 // observer restores the partition's real-time state, retrying while
@@ -293,66 +324,137 @@ func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.
 	}
 }
 
-// pending is what a generation stored but has not committed yet: the next
-// offsets per partition and the aggregate keys to recompute first. It also
-// keeps, per partition, the highest event time stored in the generation.
+// pending is what the storer stored but has not handed to the committer
+// yet: the next offsets per partition and the aggregate keys to recompute
+// first. marks keeps, per partition, the highest event time stored since
+// the assignment.
 type pending[R any] struct {
 	offsets    map[int]int64
 	marks      map[int]time.Time
 	aggregates Aggregates[R] // nil: none
-	refreshed  time.Time
+	handed     time.Time
 }
 
-// flush stores the batch and its dead letters and publishes what it caused,
-// retrying until done or ctx ends, then empties it. A batch that could not
-// be stored is kept whole: its offsets must not be committed, not even by a
-// later flush that commits higher offsets of the same partitions, so the
-// final flush of Run stores it together with what was fetched after it.
+// commitWork is what the committer makes durable, in order: recompute the
+// aggregates (when any), record the watermarks (when the topic has them),
+// then commit the offsets.
+type commitWork[R any] struct {
+	offsets    map[int]int64
+	marks      []warehouse.Watermark
+	aggregates Aggregates[R]
+}
+
+// storeLoop stores each batch from full, in order, retrying until done or
+// ctx ends, and returns it to free. A batch that could not be stored ends
+// the loop: nothing after it is stored or committed, so it is replayed.
 //
-// Once per refresh interval (and at the final flush), the aggregates of
-// every batch stored since the last commit are recomputed and their offsets
-// committed, after the watermarks of the committed partitions are recorded.
-func (c *Consumer[R, O]) flush(ctx context.Context, b *batch[R, O], p *pending[R], commit Committer, final bool) {
-	if !b.empty() && !c.store1(ctx, b, p, commit) {
-		return
+// Stored batches are handed to the committer together: once per refresh
+// interval when the topic has aggregates (sooner when maxTouched keys wait),
+// else whenever the committer is idle, and always at the end.
+func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O], free chan<- *batch[R, O],
+	work chan<- commitWork[R], commit Committer) {
+	defer close(work)
+	p := &pending[R]{offsets: map[int]int64{}, marks: map[int]time.Time{}, handed: time.Now()}
+	if c.aggregates != nil {
+		p.aggregates = c.aggregates()
 	}
+	// The ticker hands off what waits when no batch follows it.
+	ticker := time.NewTicker(c.settings.FlushInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case b, ok := <-full:
+			if !ok {
+				c.handOff(ctx, p, work, true)
+				return
+			}
+			if !c.store1(ctx, b, p, commit) {
+				return
+			}
+			free <- b
+		case <-ticker.C:
+		}
+		if p.aggregates == nil || time.Since(p.handed) >= c.settings.RefreshInterval {
+			c.handOff(ctx, p, work, false)
+		} else if p.aggregates.Touched() >= maxTouched {
+			c.handOff(ctx, p, work, true)
+		}
+	}
+}
+
+// handOff gives what p holds to the committer and starts p afresh; unless
+// wait is set it does so only when the committer is idle.
+func (c *Consumer[R, O]) handOff(ctx context.Context, p *pending[R], work chan<- commitWork[R], wait bool) {
 	if len(p.offsets) == 0 {
 		return
 	}
-	due := final || time.Since(p.refreshed) >= c.settings.RefreshInterval
-	if p.aggregates != nil && !due && p.aggregates.Touched() < maxTouched {
-		return
+	w := commitWork[R]{offsets: p.offsets, aggregates: p.aggregates}
+	if c.eventTime != nil {
+		w.marks = make([]warehouse.Watermark, 0, len(p.offsets))
+		for partition, next := range p.offsets {
+			w.marks = append(w.marks, warehouse.Watermark{Partition: partition, Offset: next, Time: p.marks[partition]})
+		}
+		slices.SortFunc(w.marks, func(a, b warehouse.Watermark) int { return a.Partition - b.Partition })
 	}
-	if p.aggregates != nil && p.aggregates.Touched() > 0 {
-		if err := retry(ctx, c.log, "recompute the aggregates of "+c.topic, p.aggregates.Refresh); err != nil {
+	if wait {
+		select {
+		case work <- w:
+		case <-ctx.Done():
 			return
+		}
+	} else {
+		select {
+		case work <- w:
+		default:
+			return // the committer is busy: the next hand-off takes these too
+		}
+	}
+	p.offsets, p.handed = map[int]int64{}, time.Now()
+	if p.aggregates != nil {
+		p.aggregates = c.aggregates()
+	}
+}
+
+// commitLoop makes each hand-off durable in order: it recomputes the
+// aggregates of the batches, records the watermarks of the committed
+// partitions, then commits their offsets. When a step cannot be done before
+// ctx ends, nothing more is committed: the batches are replayed.
+func (c *Consumer[R, O]) commitLoop(ctx context.Context, work <-chan commitWork[R], commit Committer) {
+	failed := false
+	for w := range work {
+		if failed {
+			continue
+		}
+		if !c.commit1(ctx, w, commit) {
+			failed = true
+		}
+	}
+}
+
+func (c *Consumer[R, O]) commit1(ctx context.Context, w commitWork[R], commit Committer) bool {
+	if w.aggregates != nil && w.aggregates.Touched() > 0 {
+		if err := retry(ctx, c.log, "recompute the aggregates of "+c.topic, w.aggregates.Refresh); err != nil {
+			return false
 		}
 	}
 	if c.eventTime != nil {
-		marks := make([]warehouse.Watermark, 0, len(p.offsets))
-		for partition, next := range p.offsets {
-			marks = append(marks, warehouse.Watermark{Partition: partition, Offset: next, Time: p.marks[partition]})
-		}
-		slices.SortFunc(marks, func(a, b warehouse.Watermark) int { return a.Partition - b.Partition })
 		// Not committing when this fails replays the batches, which is
 		// harmless; committing without it would leave the restore of the
 		// offset without the facts stored since the previous row.
 		if err := retry(ctx, c.log, "record "+c.topic+" watermarks", func(ctx context.Context) error {
-			return c.recordWatermarks(ctx, c.topic, marks)
+			return c.recordWatermarks(ctx, c.topic, w.marks)
 		}); err != nil {
-			return
+			return false
 		}
 	}
-	p.refreshed = time.Now()
 	failpoint(c.topic, "before-commit")
-	offsets := p.offsets
-	p.offsets = map[int]int64{}
-	if err := commit(offsets); err != nil {
+	if err := commit(w.offsets); err != nil {
 		// The batches are stored; a replay of them is harmless, so carry on.
 		c.log.Warn().Err(err).Msg("offset commit failed; the batches will be replayed and deduplicated")
-		return
+		return true
 	}
-	c.log.Debug().Interface("offsets", offsets).Msg("committed")
+	c.log.Debug().Interface("offsets", w.offsets).Msg("committed")
+	return true
 }
 
 // store1 stores one batch, publishes its outputs and dead letters, and adds

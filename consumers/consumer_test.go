@@ -186,7 +186,8 @@ func TestAggregatesRecomputedBeforeCommit(t *testing.T) {
 // TestWatermarksRecordedBeforeCommit: every commit is preceded by a record
 // of the committed partitions' offsets and highest stored event times since
 // the assignment; when the record fails, nothing is committed until a later
-// record succeeds.
+// record succeeds. The last record of each partition has its final offset
+// and highest event time.
 func TestWatermarksRecordedBeforeCommit(t *testing.T) {
 	t0 := time.Date(2026, 11, 10, 9, 0, 0, 0, time.UTC)
 	// Values are hours after t0; "bad" is a dead letter.
@@ -196,8 +197,8 @@ func TestWatermarksRecordedBeforeCommit(t *testing.T) {
 		1: {{Partition: 1, Offset: 40, Value: []byte("bad")}},
 	}
 	var mu sync.Mutex
-	var log []string // "record ..." and "commit ..." in order
-	var recorded []warehouse.Watermark
+	var log []string                        // "record ..." and "commit ..." in order
+	latest := map[int]warehouse.Watermark{} // the last record of each partition
 	stored, failed := 0, false
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Consumer[time.Time, string]{
@@ -224,7 +225,9 @@ func TestWatermarksRecordedBeforeCommit(t *testing.T) {
 				cancel()
 				return errors.New("clickhouse down")
 			}
-			recorded = append([]warehouse.Watermark(nil), marks...)
+			for _, m := range marks {
+				latest[m.Partition] = m
+			}
 			log = append(log, "record "+fmt.Sprint(offsetsOf(marks)))
 			return nil
 		},
@@ -257,19 +260,17 @@ func TestWatermarksRecordedBeforeCommit(t *testing.T) {
 			t.Fatalf("log %q: %q is not preceded by the record of the same offsets", log, l)
 		}
 	}
-	want := map[int]warehouse.Watermark{0: {Partition: 0, Offset: 4, Time: t0.Add(7 * time.Hour)}}
-	for _, m := range recorded {
-		if m.Partition == 1 {
-			want[1] = warehouse.Watermark{Partition: 1, Offset: 41} // dead letters only: no event time
-		}
+	want := map[int]warehouse.Watermark{
+		0: {Partition: 0, Offset: 4, Time: t0.Add(7 * time.Hour)},
+		1: {Partition: 1, Offset: 41}, // dead letters only: no event time
 	}
-	for _, m := range recorded {
-		if w := want[m.Partition]; m.Offset != w.Offset || !m.Time.Equal(w.Time) {
-			t.Errorf("last record of partition %d: offset %d at %v, want offset %d at %v", m.Partition, m.Offset, m.Time, w.Offset, w.Time)
+	for partition, w := range want {
+		m, ok := latest[partition]
+		if !ok {
+			t.Errorf("no record of partition %d", partition)
+		} else if m.Offset != w.Offset || !m.Time.Equal(w.Time) {
+			t.Errorf("last record of partition %d: offset %d at %v, want offset %d at %v", partition, m.Offset, m.Time, w.Offset, w.Time)
 		}
-	}
-	if _, ok := recordedPartition(recorded, 0); !ok {
-		t.Errorf("last record %v lacks partition 0", recorded)
 	}
 }
 
@@ -279,13 +280,4 @@ func offsetsOf(marks []warehouse.Watermark) map[int]int64 {
 		out[m.Partition] = m.Offset
 	}
 	return out
-}
-
-func recordedPartition(marks []warehouse.Watermark, partition int) (warehouse.Watermark, bool) {
-	for _, m := range marks {
-		if m.Partition == partition {
-			return m, true
-		}
-	}
-	return warehouse.Watermark{}, false
 }
