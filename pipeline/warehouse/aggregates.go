@@ -25,7 +25,10 @@ type DailyRules struct {
 
 // The recompute reads the facts of the touched keys, which travel with the
 // query as an external table: no temporary table to clean up, no query-size
-// limit, and it works on 18.16.
+// limit, and it works on 18.16. The bounds on day, the touched keys' first and
+// last, let the server skip the parts (and month partitions) of other days:
+// the set conditions alone do not, and every refresh would read the whole
+// table, ever more as it grows.
 const refreshDailySQL = `INSERT INTO {db}.subscriber_daily (msisdn, day, calls, mo_calls, mt_calls, fwd_calls, minutes,
     mo_minutes, onnet_minutes, offnet_minutes, hotline_calls, competitor_hotline_calls, offnet_fwd_calls,
     payments, payment_fen, version)
@@ -49,7 +52,7 @@ FROM
         toUInt64(0) AS payments,
         toInt64(0) AS payment_fen
     FROM {db}.cdr FINAL
-    WHERE msisdn IN (SELECT msisdn FROM touched) AND (msisdn, day) IN (SELECT msisdn, day FROM touched)
+    WHERE day BETWEEN ? AND ? AND msisdn IN (SELECT msisdn FROM touched) AND (msisdn, day) IN (SELECT msisdn, day FROM touched)
     GROUP BY msisdn, day
     UNION ALL
     SELECT msisdn, day,
@@ -58,7 +61,7 @@ FROM
         toUInt64(countIf(type = 'PAYMENT')) AS payments,
         toInt64(sumIf(ifNull(amount_fen, 0), type = 'PAYMENT')) AS payment_fen
     FROM {db}.billing_events FINAL
-    WHERE msisdn IN (SELECT msisdn FROM touched) AND (msisdn, day) IN (SELECT msisdn, day FROM touched)
+    WHERE day BETWEEN ? AND ? AND msisdn IN (SELECT msisdn FROM touched) AND (msisdn, day) IN (SELECT msisdn, day FROM touched)
     GROUP BY msisdn, day
 )
 GROUP BY msisdn, day`
@@ -76,19 +79,38 @@ func (w *Warehouse) RefreshDaily(ctx context.Context, keys []DayKey, rules Daily
 	if err != nil {
 		return err
 	}
+	first, last := keys[0].Day, keys[0].Day
 	for _, k := range keys {
 		if err := touched.Append(k.MSISDN, k.Day); err != nil {
 			return fmt.Errorf("refresh subscriber_daily: %w", err)
 		}
+		if k.Day.Before(first) {
+			first = k.Day
+		}
+		if k.Day.After(last) {
+			last = k.Day
+		}
 	}
+	from, to := first.Format(time.DateOnly), last.Format(time.DateOnly)
 	home := rules.HomeNetwork
-	hot, comp := nonNil(rules.HotlineNumbers), nonNil(rules.CompetitorHotlines)
+	hot, comp := numberList(rules.HotlineNumbers), numberList(rules.CompetitorHotlines)
 	err = w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(refreshDailySQL),
-		w.ver.next(), home, home, hot, comp, home)
+		w.ver.next(), home, home, hot, comp, home, from, to, from, to)
 	if err != nil {
 		return fmt.Errorf("refresh subscriber_daily for %d subscriber-days: %w", len(keys), err)
 	}
 	return nil
+}
+
+// numberList is a number list bound for has(list, peer). An empty list
+// would be the literal [], an Array(Nothing), which 18.16's has() refuses
+// against a String column, failing every query; peers are never empty, so
+// a list of one empty string matches nothing instead.
+func numberList(s []string) []string {
+	if len(s) == 0 {
+		return []string{""}
+	}
+	return s
 }
 
 func nonNil(s []string) []string {

@@ -115,7 +115,7 @@ func (w *Warehouse) HotlineCalls(ctx context.Context, partition int, before int6
 	rows, err := w.conn.Query(ctx, w.sql(`SELECT msisdn, event_id, any(peer), any(start_time) FROM {db}.hotline_calls
 		WHERE kafka_partition = ? AND has(?, peer) AND start_time >= ?
 		GROUP BY msisdn, event_id HAVING min(kafka_offset) < ?
-		ORDER BY min(kafka_offset)`), int32(partition), nonNil(numbers), since, before)
+		ORDER BY min(kafka_offset)`), int32(partition), numberList(numbers), since, before)
 	if err != nil {
 		return nil, fmt.Errorf("hotline calls of partition %d: %w", partition, err)
 	}
