@@ -154,7 +154,7 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	}
 	fetchCtx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	items := make(chan item[R, O], 4*1024)
+	items := make(chan []item[R, O], 16)
 	fetchErr := make(chan error, len(assigned))
 	var fetchers sync.WaitGroup
 	for _, a := range assigned {
@@ -212,8 +212,8 @@ loop:
 			out = full
 		}
 		select {
-		case it := <-in:
-			b.add(it)
+		case chunk := <-in:
+			b.addAll(chunk)
 		case out <- b:
 			b, due = <-free, false
 		case <-ticker.C:
@@ -229,11 +229,18 @@ loop:
 	}
 	// Stop fetching, keep what was fetched, and hand it to the storer.
 	stopFetching()
-	<-fetchersDone
+	for fetching := true; fetching; {
+		select {
+		case chunk := <-items:
+			b.addAll(chunk)
+		case <-fetchersDone:
+			fetching = false
+		}
+	}
 	for drained := false; !drained; {
 		select {
-		case it := <-items:
-			b.add(it)
+		case chunk := <-items:
+			b.addAll(chunk)
 		default:
 			drained = true
 		}
@@ -276,13 +283,65 @@ func (c *Consumer[R, O]) observer(ctx context.Context, a kafka.PartitionAssignme
 	return observe, release, err
 }
 
-func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- item[R, O]) error {
+// Fetched items travel to the batching loop in chunks of up to chunkSize;
+// a chunk waits at most chunkWait for more messages. A channel operation per
+// message cost as much as decoding a message's fields.
+const (
+	chunkSize = 256
+	chunkWait = 2 * time.Millisecond
+)
+
+var chunks sync.Pool // of *[]item, by type
+
+func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- []item[R, O]) error {
 	m := c.hooks()
+	chunk := newChunk[R, O]()
+	// wait bounds how long a started chunk waits for more messages.
+	var wait struct {
+		ctx    context.Context
+		cancel context.CancelFunc
+	}
+	stopWait := func() {
+		if wait.cancel != nil {
+			wait.cancel()
+			wait.ctx, wait.cancel = nil, nil
+		}
+	}
+	defer stopWait()
+	// What was fetched is kept: Run takes it until every fetcher is done.
+	defer func() {
+		if len(chunk) > 0 {
+			out <- chunk
+		}
+	}()
+	send := func() bool {
+		stopWait()
+		select {
+		case out <- chunk:
+			chunk = newChunk[R, O]()
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
-		msg, err := r.FetchMessage(ctx)
+		fetchCtx := ctx
+		if len(chunk) > 0 {
+			if wait.ctx == nil {
+				wait.ctx, wait.cancel = context.WithTimeout(ctx, chunkWait)
+			}
+			fetchCtx = wait.ctx
+		}
+		msg, err := r.FetchMessage(fetchCtx)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
+			}
+			if fetchCtx != ctx && fetchCtx.Err() != nil { // no more for now: send what there is
+				if !send() {
+					return nil
+				}
+				continue
 			}
 			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
 		}
@@ -297,12 +356,17 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 		} else {
 			it.row, it.outputs = row, outputs
 		}
-		select {
-		case out <- it:
-		case <-ctx.Done():
+		if chunk = append(chunk, it); len(chunk) == chunkSize && !send() {
 			return nil
 		}
 	}
+}
+
+func newChunk[R, O any]() []item[R, O] {
+	if p, ok := chunks.Get().(*[]item[R, O]); ok {
+		return (*p)[:0]
+	}
+	return make([]item[R, O], 0, chunkSize)
 }
 
 // MaxDeadLetterBytes bounds the copy of a message a dead letter keeps. An
@@ -515,7 +579,16 @@ func newBatch[R, O any](capacity int, eventTime func(*R) time.Time) *batch[R, O]
 		eventTime: eventTime, marks: map[int]time.Time{}}
 }
 
-func (b *batch[R, O]) add(it item[R, O]) {
+// addAll adds a chunk of items and recycles it.
+func (b *batch[R, O]) addAll(chunk []item[R, O]) {
+	for i := range chunk {
+		b.add(&chunk[i])
+	}
+	clear(chunk)
+	chunks.Put(&chunk)
+}
+
+func (b *batch[R, O]) add(it *item[R, O]) {
 	if it.dead != nil {
 		b.dead = append(b.dead, *it.dead)
 	} else {

@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -182,37 +183,72 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 }
 
 // dailyDays gathers the subscriber-days stored batches touched (key names
-// a row's, if it counts in subscriber_daily), for one recompute.
+// a row's, if it counts in subscriber_daily), for one recompute. Nearly
+// every row touches a key already there, so the lookup is the cost: a
+// normalised MSISDN (11 digits) and its day pack into one integer key.
 type dailyDays[R any] struct {
-	d    Deps
-	key  func(*R) (warehouse.DayKey, bool)
-	days map[warehouse.DayKey]struct{}
+	d      Deps
+	key    func(*R) (warehouse.DayKey, bool)
+	packed map[uint64]struct{}
+	other  map[warehouse.DayKey]struct{} // what does not pack
 }
+
+// dayBits holds a day number (days since 1970): enough until the year 2328.
+const dayBits = 17
 
 // dailyAggregates makes a consumer keep subscriber_daily current.
 func dailyAggregates[R any](d Deps, key func(*R) (warehouse.DayKey, bool)) func() Aggregates[R] {
-	return func() Aggregates[R] { return &dailyDays[R]{d: d, key: key, days: map[warehouse.DayKey]struct{}{}} }
+	return func() Aggregates[R] {
+		return &dailyDays[R]{d: d, key: key, packed: map[uint64]struct{}{}, other: map[warehouse.DayKey]struct{}{}}
+	}
+}
+
+func packDayKey(k warehouse.DayKey) (uint64, bool) {
+	secs := k.Day.Unix()
+	day := secs / 86400
+	if len(k.MSISDN) != 11 || k.MSISDN[0] == '0' || secs%86400 != 0 || day < 0 || day >= 1<<dayBits {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(k.MSISDN, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return n<<dayBits | uint64(day), true
+}
+
+func unpackDayKey(p uint64) warehouse.DayKey {
+	return warehouse.DayKey{MSISDN: strconv.FormatUint(p>>dayBits, 10),
+		Day: time.Unix(int64(p&(1<<dayBits-1))*86400, 0).UTC()}
 }
 
 func (t *dailyDays[R]) Touch(rows []R) {
 	for i := range rows {
-		if k, ok := t.key(&rows[i]); ok {
-			t.days[k] = struct{}{}
+		if k, ok := t.key(&rows[i]); !ok {
+			continue
+		} else if p, ok := packDayKey(k); ok {
+			t.packed[p] = struct{}{}
+		} else {
+			t.other[k] = struct{}{}
 		}
 	}
 }
 
-func (t *dailyDays[R]) Touched() int { return len(t.days) }
+func (t *dailyDays[R]) Touched() int { return len(t.packed) + len(t.other) }
 
 // Refresh recomputes subscriber_daily for the touched keys and forgets them.
 func (t *dailyDays[R]) Refresh(ctx context.Context) error {
-	if len(t.days) == 0 {
+	if t.Touched() == 0 {
 		return nil
 	}
-	if err := t.d.Store.RefreshDaily(ctx, mapKeys(t.days), t.d.DailyRules); err != nil {
+	keys := mapKeys(t.other)
+	for p := range t.packed {
+		keys = append(keys, unpackDayKey(p))
+	}
+	if err := t.d.Store.RefreshDaily(ctx, keys, t.d.DailyRules); err != nil {
 		return err
 	}
-	clear(t.days)
+	clear(t.packed)
+	clear(t.other)
 	return nil
 }
 
