@@ -49,6 +49,10 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 		"one event in this many of the latency phase is a PORT_OUT_QUERY that fires a warning")
 	fs.IntVar(&c.StateSubscribers, "state-subscribers", envInt("CHURNWATCH_BENCH_STATE_SUBSCRIBERS", bench.DefaultStateSubscribers),
 		"subscribers loaded into the real-time state for the memory figure (env CHURNWATCH_BENCH_STATE_SUBSCRIBERS)")
+	fs.IntVar(&c.DailySubscribers, "daily-subscribers", envInt("CHURNWATCH_BENCH_DAILY_SUBSCRIBERS", bench.DefaultDailySubscribers),
+		"subscribers of the synthetic population whose daily evaluation is timed (env CHURNWATCH_BENCH_DAILY_SUBSCRIBERS)")
+	fs.IntVar(&c.DailyDays, "daily-days", envInt("CHURNWATCH_BENCH_DAILY_DAYS", bench.DefaultDailyDays),
+		"days of history of the synthetic population (env CHURNWATCH_BENCH_DAILY_DAYS)")
 	fs.BoolVar(&c.SkipKafkaEngine, "skip-kafka-engine", os.Getenv("CHURNWATCH_BENCH_SKIP_KAFKA_ENGINE") != "",
 		"leave out the ClickHouse Kafka engine comparison")
 	fs.StringVar(&c.ResultsFile, "results", bench.DefaultResultsFile, "JSON-lines file the run is appended to (empty: none)")
@@ -59,8 +63,10 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 // benchRun runs `churnwatch bench`.
 func benchRun(ctx context.Context, cfg config.Config, b benchFlags, log zerolog.Logger, stdout io.Writer) error {
 	c := b.cfg
-	if c.Subscribers <= 0 || c.Days <= 0 || c.Rate <= 0 || c.LatencySeconds <= 0 || c.PortOutEvery <= 0 || c.StateSubscribers <= 0 {
-		return fmt.Errorf("bench: --subscribers, --days, --rate, --latency-seconds, --port-out-every and --state-subscribers must be positive")
+	if c.Subscribers <= 0 || c.Days <= 0 || c.Rate <= 0 || c.LatencySeconds <= 0 || c.PortOutEvery <= 0 || c.StateSubscribers <= 0 ||
+		c.DailySubscribers <= 0 || c.DailyDays <= 0 {
+		return fmt.Errorf("bench: --subscribers, --days, --rate, --latency-seconds, --port-out-every, --state-subscribers, " +
+			"--daily-subscribers and --daily-days must be positive")
 	}
 	c.Pipeline = cfg
 	_, err := bench.Run(ctx, c, log, stdout)

@@ -1,0 +1,48 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+
+	"churnwatch/pipeline/bench"
+	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/testenv"
+)
+
+// TestRunSmall runs the whole harness behind `make bench` at a toy size, so
+// that a change which breaks a phase fails here and not in the next
+// unattended run: every phase must print its figures, none may fail.
+func TestRunSmall(t *testing.T) {
+	ch, _ := testenv.ClickHouse(t)
+	cfg := config.Default()
+	cfg.ClickHouse = ch
+	var out bytes.Buffer
+	res, err := bench.Run(context.Background(), bench.Config{Pipeline: cfg, Subscribers: 300, Days: 2, Rate: 500,
+		LatencySeconds: 2, StateSubscribers: 1000, DailySubscribers: 2000, DailyDays: 35, ProfileDir: t.TempDir()},
+		zerolog.Nop(), &out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out.String())
+	}
+	if len(res.Errors) > 0 {
+		t.Fatalf("phases failed: %q\n%s", res.Errors, out.String())
+	}
+	figures := map[string]float64{}
+	for _, f := range res.Figures {
+		figures[f.Name] = f.Value
+	}
+	for _, name := range []string{"state_total_per_subscriber", "preload_events", "clickhouse_kafka_engine_throughput",
+		"pipeline_throughput", "pipeline_vs_kafka_engine", "daily_evaluation_wall_time", "event_to_warning_p99",
+		"daily_synthetic_wall_time"} {
+		if figures[name] <= 0 {
+			t.Errorf("figure %s = %v, want a positive number", name, figures[name])
+		}
+		if !strings.Contains(out.String(), name) {
+			t.Errorf("figure %s not printed", name)
+		}
+	}
+	t.Log(out.String())
+}
