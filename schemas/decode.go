@@ -59,11 +59,12 @@ func MaskMSISDN(s string) string {
 	return s[:3] + "****" + s[len(s)-4:]
 }
 
-// unmarshal decodes one message into v, a pointer to a raw* struct. The JSON
-// layer rejects duplicate keys (encoding/json would silently keep the last
-// one, so a message could mean two things), invalid UTF-8, lone surrogates
-// and trailing data.
-func unmarshal(data []byte, v any) error {
+// unmarshal decodes one message into v, a raw* struct. The JSON layer
+// rejects duplicate keys (encoding/json would silently keep the last one, so
+// a message could mean two things), invalid UTF-8, lone surrogates and
+// trailing data.
+func unmarshal(data []byte, v json.UnmarshalerFrom) error {
+	var target any = v
 	if i := firstNonSpace(data); i == len(data) {
 		return &FieldError{Reason: "message is empty"}
 	} else if data[i] != '{' {
@@ -72,11 +73,14 @@ func unmarshal(data []byte, v any) error {
 		if val := jsontext.Value(data); val.IsValid() {
 			return &FieldError{Reason: "message must be a JSON object, got " + kindName(val.Kind())}
 		}
+		// Not JSON at all: the raw structs bind objects only, so let the
+		// JSON layer's struct decoder say what is wrong, as it always has.
+		target = new(struct{})
 	}
 	if !utf8.Valid(data) {
 		return &FieldError{Reason: fmt.Sprintf("message is not valid UTF-8 (first bad byte at offset %d)", invalidUTF8At(data))}
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := json.Unmarshal(data, target); err != nil {
 		return jsonError(err)
 	}
 	return nil
@@ -112,38 +116,38 @@ func checkLength(field, s string, max int) error {
 	return nil
 }
 
-func requireString(field string, p *string) (string, error) {
-	if p == nil || *p == "" {
+func requireString(field string, s optString) (string, error) {
+	if !s.Set || s.V == "" {
 		return "", missing(field)
 	}
-	return *p, checkLength(field, *p, MaxIDLength)
+	return s.V, checkLength(field, s.V, MaxIDLength)
 }
 
 // optionalString returns the value of an optional string field, "" when it
 // is absent or null.
-func optionalString(field string, p *string, max int) (string, error) {
-	if p == nil {
+func optionalString(field string, s optString, max int) (string, error) {
+	if !s.Set {
 		return "", nil
 	}
-	return *p, checkLength(field, *p, max)
+	return s.V, checkLength(field, s.V, max)
 }
 
-func requireMSISDN(p *string) (string, error) {
-	if p == nil || *p == "" {
+func requireMSISDN(s optString) (string, error) {
+	if !s.Set || s.V == "" {
 		return "", missing("msisdn")
 	}
-	m, ok := NormalizeMSISDN(*p)
+	m, ok := NormalizeMSISDN(s.V)
 	if !ok {
-		return "", fieldErr("msisdn", "not an 11-digit mainland mobile number starting with 1 (optionally +86/86): %s", quote(*p))
+		return "", fieldErr("msisdn", "not an 11-digit mainland mobile number starting with 1 (optionally +86/86): %s", quote(s.V))
 	}
 	return m, nil
 }
 
-func requireTime(field string, p *string) (time.Time, error) {
-	if p == nil || *p == "" {
+func requireTime(field string, s optString) (time.Time, error) {
+	if !s.Set || s.V == "" {
 		return time.Time{}, missing(field)
 	}
-	raw := *p
+	raw := s.V
 	t, err := time.Parse(time.RFC3339, raw)
 	if err != nil || !validOffset(raw) {
 		return time.Time{}, fieldErr(field, "not an RFC 3339 time with offset (like 2026-11-22T10:00:00+08:00): %s", quote(raw))
@@ -214,25 +218,39 @@ func oneOf[T ~string](field string, v T, allowed ...T) error {
 	return fieldErr(field, "unknown value %s (allowed: %s)", quote(string(v)), strings.Join(names, ", "))
 }
 
-// rawCDR mirrors CDR with pointers so that absent and null fields can be told
-// apart from zero values.
+// rawCDR mirrors CDR with optional values so that absent and null fields can
+// be told apart from zero values.
 type rawCDR struct {
-	EventID     *string `json:"event_id"`
-	MSISDN      *string `json:"msisdn"`
-	Peer        *string `json:"peer"`
-	Direction   *string `json:"direction"`
-	StartTime   *string `json:"start_time"`
-	DurationS   *int64  `json:"duration_s"`
-	PeerNetwork *string `json:"peer_network"`
-	ForwardTo   *string `json:"forward_to"`
-	CellID      *string `json:"cell_id"`
+	EventID, MSISDN, Peer, Direction, StartTime optString
+	DurationS                                   optInt
+	PeerNetwork, ForwardTo, CellID              optString
+	strs                                        stringArena
 }
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *rawCDR) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return decodeObject(dec, &r.strs, []member{
+		{"event_id", &r.EventID},
+		{"msisdn", &r.MSISDN},
+		{"peer", &r.Peer},
+		{"direction", &r.Direction},
+		{"start_time", &r.StartTime},
+		{"duration_s", &r.DurationS},
+		{"peer_network", &r.PeerNetwork},
+		{"forward_to", &r.ForwardTo},
+		{"cell_id", &r.CellID},
+	})
+}
+
+var cdrPool rawPool[rawCDR]
 
 // DecodeCDR decodes and validates one cdr.voice message. The returned CDR has
 // its MSISDN normalised; an error is a *FieldError.
 func DecodeCDR(data []byte) (CDR, error) {
-	var r rawCDR
-	if err := unmarshal(data, &r); err != nil {
+	r := cdrPool.get()
+	defer cdrPool.put(r)
+	*r = rawCDR{strs: r.strs.reset()}
+	if err := unmarshal(data, r); err != nil {
 		return CDR{}, err
 	}
 	var c CDR
@@ -260,14 +278,14 @@ func DecodeCDR(data []byte) (CDR, error) {
 	if c.StartTime, err = requireTime("start_time", r.StartTime); err != nil {
 		return CDR{}, err
 	}
-	if r.DurationS == nil {
+	if !r.DurationS.Set {
 		return CDR{}, missing("duration_s")
 	}
-	if c.DurationS = *r.DurationS; c.DurationS < 0 || c.DurationS > MaxDurationS {
+	if c.DurationS = r.DurationS.V; c.DurationS < 0 || c.DurationS > MaxDurationS {
 		return CDR{}, fieldErr("duration_s", "must be between 0 and %d seconds, got %d", MaxDurationS, c.DurationS)
 	}
-	if r.PeerNetwork != nil && *r.PeerNetwork != "" {
-		c.PeerNetwork = Network(*r.PeerNetwork)
+	if r.PeerNetwork.Set && r.PeerNetwork.V != "" {
+		c.PeerNetwork = Network(r.PeerNetwork.V)
 		if err = oneOf("peer_network", c.PeerNetwork, Networks...); err != nil {
 			return CDR{}, err
 		}
@@ -290,20 +308,34 @@ func DecodeCDR(data []byte) (CDR, error) {
 }
 
 type rawBilling struct {
-	EventID    *string `json:"event_id"`
-	MSISDN     *string `json:"msisdn"`
-	Type       *string `json:"type"`
-	TS         *string `json:"ts"`
-	AmountFen  *int64  `json:"amount_fen"`
-	BalanceFen *int64  `json:"balance_fen"`
-	Channel    *string `json:"channel"`
-	BillMonth  *string `json:"bill_month"`
+	EventID, MSISDN, Type, TS optString
+	AmountFen, BalanceFen     optInt
+	Channel, BillMonth        optString
+	strs                      stringArena
 }
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *rawBilling) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return decodeObject(dec, &r.strs, []member{
+		{"event_id", &r.EventID},
+		{"msisdn", &r.MSISDN},
+		{"type", &r.Type},
+		{"ts", &r.TS},
+		{"amount_fen", &r.AmountFen},
+		{"balance_fen", &r.BalanceFen},
+		{"channel", &r.Channel},
+		{"bill_month", &r.BillMonth},
+	})
+}
+
+var billingPool rawPool[rawBilling]
 
 // DecodeBilling decodes and validates one billing.events message.
 func DecodeBilling(data []byte) (BillingEvent, error) {
-	var r rawBilling
-	if err := unmarshal(data, &r); err != nil {
+	r := billingPool.get()
+	defer billingPool.put(r)
+	*r = rawBilling{strs: r.strs.reset()}
+	if err := unmarshal(data, r); err != nil {
 		return BillingEvent{}, err
 	}
 	var b BillingEvent
@@ -325,13 +357,11 @@ func DecodeBilling(data []byte) (BillingEvent, error) {
 	if b.TS, err = requireTime("ts", r.TS); err != nil {
 		return BillingEvent{}, err
 	}
-	b.AmountFen, b.BalanceFen = r.AmountFen, r.BalanceFen
+	b.AmountFen, b.BalanceFen = r.AmountFen.ptr(), r.BalanceFen.ptr()
 	if b.Channel, err = optionalString("channel", r.Channel, MaxIDLength); err != nil {
 		return BillingEvent{}, err
 	}
-	if r.BillMonth != nil {
-		b.BillMonth = *r.BillMonth
-	}
+	b.BillMonth = r.BillMonth.V
 	switch b.Type {
 	case BillingPayment, BillingBill, BillingArrears:
 		if b.AmountFen == nil {
@@ -354,18 +384,33 @@ func DecodeBilling(data []byte) (BillingEvent, error) {
 	return b, nil
 }
 
+// rawCRM leaves the profile, a struct of pointers in CRMEvent too, to the
+// JSON layer.
 type rawCRM struct {
-	EventID *string  `json:"event_id"`
-	MSISDN  *string  `json:"msisdn"`
-	Type    *string  `json:"type"`
-	TS      *string  `json:"ts"`
-	Profile *Profile `json:"profile"`
+	EventID, MSISDN, Type, TS optString
+	Profile                   *Profile
+	strs                      stringArena
 }
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *rawCRM) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return decodeObject(dec, &r.strs, []member{
+		{"event_id", &r.EventID},
+		{"msisdn", &r.MSISDN},
+		{"type", &r.Type},
+		{"ts", &r.TS},
+		{"profile", &r.Profile},
+	})
+}
+
+var crmPool rawPool[rawCRM]
 
 // DecodeCRM decodes and validates one crm.events message.
 func DecodeCRM(data []byte) (CRMEvent, error) {
-	var r rawCRM
-	if err := unmarshal(data, &r); err != nil {
+	r := crmPool.get()
+	defer crmPool.put(r)
+	*r = rawCRM{strs: r.strs.reset()}
+	if err := unmarshal(data, r); err != nil {
 		return CRMEvent{}, err
 	}
 	var e CRMEvent
@@ -410,7 +455,10 @@ func DecodeCRM(data []byte) (CRMEvent, error) {
 			value *string
 		}{{"profile.name", p.Name}, {"profile.region", p.Region}, {"profile.account_manager", p.AccountManager},
 			{"profile.phone_manager", p.PhoneManager}, {"profile.status", p.Status}} {
-			if _, err = optionalString(f.field, f.value, MaxIDLength); err != nil {
+			if f.value == nil {
+				continue
+			}
+			if err = checkLength(f.field, *f.value, MaxIDLength); err != nil {
 				return CRMEvent{}, err
 			}
 		}
@@ -470,19 +518,31 @@ func checkProfileExtensions(p *Profile) error {
 }
 
 type rawTaskUpdate struct {
-	TaskID *string `json:"task_id"`
-	MSISDN *string `json:"msisdn"`
-	Status *string `json:"status"`
-	By     *string `json:"by"`
-	To     *string `json:"to"`
-	Note   *string `json:"note"`
-	TS     *string `json:"ts"`
+	TaskID, MSISDN, Status, By, To, Note, TS optString
+	strs                                     stringArena
 }
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *rawTaskUpdate) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return decodeObject(dec, &r.strs, []member{
+		{"task_id", &r.TaskID},
+		{"msisdn", &r.MSISDN},
+		{"status", &r.Status},
+		{"by", &r.By},
+		{"to", &r.To},
+		{"note", &r.Note},
+		{"ts", &r.TS},
+	})
+}
+
+var taskUpdatePool rawPool[rawTaskUpdate]
 
 // DecodeTaskUpdate decodes and validates one churn.task-updates message.
 func DecodeTaskUpdate(data []byte) (TaskUpdate, error) {
-	var r rawTaskUpdate
-	if err := unmarshal(data, &r); err != nil {
+	r := taskUpdatePool.get()
+	defer taskUpdatePool.put(r)
+	*r = rawTaskUpdate{strs: r.strs.reset()}
+	if err := unmarshal(data, r); err != nil {
 		return TaskUpdate{}, err
 	}
 	var u TaskUpdate
