@@ -85,17 +85,25 @@ func jsonError(err error) error {
 }
 
 // fieldPath turns a JSON pointer (/profile/tier) into the dotted field name
-// the other errors use (profile.tier).
+// the other errors use (profile.tier). A name longer than maxFieldName
+// characters (no field of the SPEC comes close) is cut, with "...", so that
+// an error stays short enough for a Kafka header and a log line.
 func fieldPath(p jsontext.Pointer) string {
 	var sb strings.Builder
 	for tok := range p.Tokens() {
 		if sb.Len() > 0 {
 			sb.WriteByte('.')
 		}
+		if r := []rune(tok); len(r) > maxFieldName {
+			tok = string(r[:maxFieldName]) + "..."
+		}
 		sb.WriteString(tok)
 	}
 	return sb.String()
 }
+
+// maxFieldName bounds each name in an error's field path.
+const maxFieldName = 64
 
 func kindName(k jsontext.Kind) string {
 	switch k {
