@@ -97,6 +97,7 @@ type item[R, O any] struct {
 	dead      *warehouse.DeadLetter
 	partition int
 	offset    int64
+	behind    int64 // messages in the partition after this one when it was fetched
 }
 
 // Consumer consumes one input topic. R is the row type it stores, O the type
@@ -200,7 +201,20 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	b := newBatch[R, O](c.settings.BatchSize, c.eventTime)
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
-	due := false // the flush interval passed since the last batch went to the storer
+	late := 0 // flush intervals passed since the last batch went to the storer
+	// backlog is, per partition, how many messages the broker held past the
+	// last one fetched. The flush interval bounds how long a message waits
+	// for its batch; when the broker holds enough to fill the batch anyway
+	// (catching up), waiting for it to fill makes fewer, larger inserts and
+	// delays nothing. (Up to maxLate intervals: a backlog it could not fetch
+	// must not hold back what it has.)
+	backlog := map[int]int64{}
+	take := func(chunk []item[R, O]) {
+		if n := len(chunk); n > 0 {
+			backlog[chunk[n-1].partition] = chunk[n-1].behind
+		}
+		b.addAll(chunk)
+	}
 	var runErr error
 loop:
 	for {
@@ -208,16 +222,17 @@ loop:
 		if b.size() >= c.settings.BatchSize {
 			in = nil // a full batch waits for the storer
 		}
-		if !b.empty() && (due || b.size() >= c.settings.BatchSize) {
+		if !b.empty() && (b.size() >= c.settings.BatchSize || late >= maxLate ||
+			late > 0 && !fills(b.size(), backlog, c.settings.BatchSize)) {
 			out = full
 		}
 		select {
 		case chunk := <-in:
-			b.addAll(chunk)
+			take(chunk)
 		case out <- b:
-			b, due = <-free, false
+			b, late = <-free, 0
 		case <-ticker.C:
-			due = true
+			late++
 		case err := <-fetchErr:
 			runErr = err
 			break loop
@@ -232,7 +247,7 @@ loop:
 	for fetching := true; fetching; {
 		select {
 		case chunk := <-items:
-			b.addAll(chunk)
+			take(chunk)
 		case <-fetchersDone:
 			fetching = false
 		}
@@ -240,7 +255,7 @@ loop:
 	for drained := false; !drained; {
 		select {
 		case chunk := <-items:
-			b.addAll(chunk)
+			take(chunk)
 		default:
 			drained = true
 		}
@@ -253,6 +268,19 @@ loop:
 	}
 	close(full)
 	return runErr
+}
+
+// maxLate bounds, in flush intervals, how long a batch waits to fill.
+const maxLate = 8
+
+// fills reports whether the messages the broker holds would fill a batch of
+// size messages up to batchSize.
+func fills(size int, backlog map[int]int64, batchSize int) bool {
+	n := int64(size)
+	for _, behind := range backlog {
+		n += behind
+	}
+	return n >= int64(batchSize)
 }
 
 // graceContext returns a context that ends grace after ctx ends (or when
@@ -346,7 +374,7 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
 		}
 		m.Consumed()
-		it := item[R, O]{partition: partition, offset: msg.Offset}
+		it := item[R, O]{partition: partition, offset: msg.Offset, behind: max(msg.HighWaterMark-msg.Offset-1, 0)}
 		if len(msg.Value) > c.settings.MaxMessageBytes {
 			it.dead = c.deadLetter(msg, fmt.Errorf("message of %d bytes exceeds the limit of %d bytes", len(msg.Value), c.settings.MaxMessageBytes))
 		} else if row, err := c.decode(msg); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -280,4 +281,83 @@ func offsetsOf(marks []warehouse.Watermark) map[int]int64 {
 		out[m.Partition] = m.Offset
 	}
 	return out
+}
+
+// pacedReader delivers n messages of partition 0, about perMilli a
+// millisecond, each saying how many more the broker holds (all the rest when
+// behind, none when caught up); then it blocks until ctx ends.
+type pacedReader struct {
+	n, perMilli int
+	behind      bool
+	next        int
+}
+
+func (r *pacedReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	if r.next == r.n {
+		<-ctx.Done()
+		return kafka.Message{}, ctx.Err()
+	}
+	if r.next%r.perMilli == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	m := kafka.Message{Partition: 0, Offset: int64(r.next), Value: []byte("x"), HighWaterMark: int64(r.next) + 1}
+	if r.behind {
+		m.HighWaterMark = int64(r.n)
+	}
+	r.next++
+	return m, nil
+}
+
+func (r *pacedReader) Close() error { return nil }
+
+// TestBatchesFillWhenBehind: while the broker holds enough messages to fill
+// a batch, the flush interval does not cut batches short (fewer, larger
+// inserts); once caught up it does again, so that a message waits about a
+// flush interval, not for a full batch.
+func TestBatchesFillWhenBehind(t *testing.T) {
+	const n, batchSize = 6000, 2000
+	run := func(behind bool) []int {
+		var mu sync.Mutex
+		var sizes []int
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c := &Consumer[string, string]{
+			topic:  "t",
+			decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
+			store: func(_ context.Context, rows []string) error {
+				mu.Lock()
+				defer mu.Unlock()
+				sizes = append(sizes, len(rows))
+				stored := 0
+				for _, s := range sizes {
+					stored += s
+				}
+				if stored == n {
+					cancel()
+				}
+				return nil
+			},
+			dead: nopDead{}, outputs: nopSink[string]{},
+			readers: func(string, int, int64) (MessageReader, error) {
+				return &pacedReader{n: n, perMilli: 50, behind: behind}, nil
+			},
+			settings: Settings{BatchSize: batchSize, FlushInterval: 25 * time.Millisecond, MaxMessageBytes: 1 << 10,
+				ShutdownTimeout: 5 * time.Second},
+			stats: &Stats{}, log: zerolog.Nop(),
+		}
+		if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(map[int]int64) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return sizes
+	}
+	// Behind, the first two batches see enough to fill them; the rest of
+	// the stream (under a batch) goes as the flush interval says.
+	if sizes := run(true); len(sizes) < 2 || sizes[0] < batchSize || sizes[1] < batchSize {
+		t.Errorf("behind: batches of %v, want the first two full (%d)", sizes, batchSize)
+	}
+	if sizes := run(false); slices.Max(sizes) >= batchSize {
+		t.Errorf("caught up: batches of %v, want the flush interval to cut them below %d", sizes, batchSize)
+	}
 }

@@ -37,7 +37,7 @@ const (
 	DefaultClickHouseUser    = "default"
 	DefaultHTTPAddr          = "127.0.0.1:8080"
 	DefaultTimezone          = "Asia/Shanghai"
-	DefaultBatchSize         = 50000
+	DefaultBatchSize         = 200000
 	DefaultFlushInterval     = 250 * time.Millisecond
 	DefaultRefreshInterval   = 5 * time.Second
 	DefaultMaxMessageBytes   = 64 << 10
