@@ -42,7 +42,7 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 		"days of their history (env CHURNWATCH_BENCH_DAYS; issue 7's full size is 35)")
 	fs.Int64Var(&c.Seed, "seed", int64(envInt("CHURNWATCH_BENCH_SEED", 1)), "random seed of the population")
 	fs.Float64Var(&c.Rate, "rate", envFloat("CHURNWATCH_BENCH_RATE", bench.DefaultRate),
-		"offered events/s of the latency phase (env CHURNWATCH_BENCH_RATE; issue 7 asks 20000)")
+		"offered events/s of the latency phase (env CHURNWATCH_BENCH_RATE; issue 7 asks 20000, the default)")
 	fs.IntVar(&c.LatencySeconds, "latency-seconds", envInt("CHURNWATCH_BENCH_LATENCY_SECONDS", bench.DefaultLatencySeconds),
 		"length of the latency phase (env CHURNWATCH_BENCH_LATENCY_SECONDS)")
 	fs.IntVar(&c.PortOutEvery, "port-out-every", envInt("CHURNWATCH_BENCH_PORT_OUT_EVERY", bench.DefaultPortOutEvery),

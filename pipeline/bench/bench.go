@@ -52,7 +52,7 @@ import (
 const (
 	DefaultSubscribers      = 50_000
 	DefaultDays             = 7
-	DefaultRate             = 5000
+	DefaultRate             = 20000
 	DefaultLatencySeconds   = 20
 	DefaultPortOutEvery     = 100
 	DefaultStateSubscribers = 1_000_000
