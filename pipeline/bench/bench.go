@@ -213,21 +213,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	pcfg.HTTP.Addr = "127.0.0.1:0"
 	pcfg.Daily.Schedule = neverSchedule
 	res.Settings["database"] = pcfg.ClickHouse.Database
-	wh, err := warehouse.Open(ctx, pcfg.ClickHouse, log)
+	wh, closeWarehouse, err := scratchWarehouse(ctx, pcfg.ClickHouse, cfg.Keep, log)
 	if err != nil {
 		return res, err
 	}
-	defer wh.Close()
-	if !cfg.Keep {
-		defer func() {
-			if err := wh.DropDatabase(ctx, 60*time.Second); err != nil {
-				log.Warn().Err(err).Msg("could not drop the scratch database")
-			}
-		}()
-	}
-	if _, err := wh.Migrate(ctx); err != nil {
-		return res, fmt.Errorf("create the scratch database: %w", err)
-	}
+	defer closeWarehouse()
 	if v, err := serverVersion(ctx, wh); err == nil {
 		res.Machine.ClickHouse = v
 	}
@@ -367,6 +357,28 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	return res, nil
 }
 
+// scratchWarehouse creates the scratch database ch names and returns it with
+// the function that drops it (unless keep) and closes the connection.
+func scratchWarehouse(ctx context.Context, ch config.ClickHouse, keep bool, log zerolog.Logger) (*warehouse.Warehouse, func(), error) {
+	wh, err := warehouse.Open(ctx, ch, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	closeWarehouse := func() {
+		if !keep {
+			if err := wh.DropDatabase(ctx, 60*time.Second); err != nil {
+				log.Warn().Err(err).Msg("could not drop the scratch database")
+			}
+		}
+		wh.Close()
+	}
+	if _, err := wh.Migrate(ctx); err != nil {
+		closeWarehouse()
+		return nil, nil, fmt.Errorf("create the scratch database: %w", err)
+	}
+	return wh, closeWarehouse, nil
+}
+
 // dailyAtScale generates DailySubscribers x DailyDays in a second scratch
 // database and times the daily evaluation of its last day.
 func dailyAtScale(ctx context.Context, cfg Config, pcfg config.Config, kconn kafkaconn.Conn, rec *recorder, log zerolog.Logger) error {
@@ -375,21 +387,11 @@ func dailyAtScale(ctx context.Context, cfg Config, pcfg config.Config, kconn kaf
 		return err
 	}
 	pcfg.ClickHouse.Database += "_daily"
-	wh, err := warehouse.Open(ctx, pcfg.ClickHouse, log)
+	wh, closeWarehouse, err := scratchWarehouse(ctx, pcfg.ClickHouse, cfg.Keep, log)
 	if err != nil {
 		return err
 	}
-	defer wh.Close()
-	if !cfg.Keep {
-		defer func() {
-			if err := wh.DropDatabase(ctx, 60*time.Second); err != nil {
-				log.Warn().Err(err).Msg("could not drop the scratch database")
-			}
-		}()
-	}
-	if _, err := wh.Migrate(ctx); err != nil {
-		return fmt.Errorf("create the scratch database: %w", err)
-	}
+	defer closeWarehouse()
 	last := warehouse.LocalDay(time.Now(), loc).AddDate(0, 0, -1)
 	start := time.Now()
 	if err := LoadDailyPopulation(ctx, wh, cfg.DailySubscribers, cfg.DailyDays, last); err != nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"churnwatch/schemas"
 )
 
@@ -62,6 +64,19 @@ func LocalDay(t time.Time, loc *time.Location) time.Time {
 }
 
 func (w *Warehouse) insert(ctx context.Context, table string, columns []string, n int, row func(i int) []any) error {
+	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch) error {
+		for i := 0; i < n; i++ {
+			if err := batch.Append(row(i)...); err != nil {
+				return fmt.Errorf("insert %s row %d: %w", table, i, err)
+			}
+		}
+		return nil
+	})
+}
+
+// insertBatch prepares an insert of n rows into table, has fill add them,
+// and sends it.
+func (w *Warehouse) insertBatch(ctx context.Context, table string, columns []string, n int, fill func(driver.Batch) error) error {
 	if n == 0 {
 		return nil
 	}
@@ -70,10 +85,8 @@ func (w *Warehouse) insert(ctx context.Context, table string, columns []string, 
 		return fmt.Errorf("insert %s: %w", table, err)
 	}
 	defer batch.Abort()
-	for i := 0; i < n; i++ {
-		if err := batch.Append(row(i)...); err != nil {
-			return fmt.Errorf("insert %s row %d: %w", table, i, err)
-		}
+	if err := fill(batch); err != nil {
+		return err
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s batch of %d: %w", table, n, err)
@@ -112,23 +125,14 @@ func (w *Warehouse) InsertCDR(ctx context.Context, rows []CDRRow) error {
 // insertColumns writes n rows given as one slice of n values per column, in
 // the order of columns.
 func (w *Warehouse) insertColumns(ctx context.Context, table string, columns []string, n int, values []any) error {
-	if n == 0 {
-		return nil
-	}
-	batch, err := w.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.%s (%s)", w.db, table, strings.Join(columns, ", ")))
-	if err != nil {
-		return fmt.Errorf("insert %s: %w", table, err)
-	}
-	defer batch.Abort()
-	for i, v := range values {
-		if err := batch.Column(i).Append(v); err != nil {
-			return fmt.Errorf("insert %s column %s: %w", table, columns[i], err)
+	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch) error {
+		for i, v := range values {
+			if err := batch.Column(i).Append(v); err != nil {
+				return fmt.Errorf("insert %s column %s: %w", table, columns[i], err)
+			}
 		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %s batch of %d: %w", table, n, err)
-	}
-	return nil
+		return nil
+	})
 }
 
 var billingColumns = []string{"event_id", "msisdn", "type", "ts", "day", "amount_fen", "balance_fen", "channel",
