@@ -27,7 +27,7 @@ func span(from, to string) warehouse.DayRange {
 	return warehouse.DayRange{From: date(from), To: date(to)}
 }
 
-func openWarehouse(t *testing.T) (*warehouse.Warehouse, driver.Conn, string) {
+func openWarehouse(t testing.TB) (*warehouse.Warehouse, driver.Conn, string) {
 	t.Helper()
 	ch, conn := testenv.ClickHouse(t)
 	wh, err := warehouse.Open(context.Background(), ch, zerolog.Nop())

@@ -1,0 +1,45 @@
+package consumers
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"churnwatch/pipeline/warehouse"
+	"churnwatch/schemas"
+)
+
+// BenchmarkBatchBuild is the batching loop's work per CDR: taking chunks of
+// fetched items into a batch (rows, offsets, watermarks) and recording the
+// subscriber-days they touch for the subscriber_daily recompute. Run with:
+// go test ./consumers -run XXX -bench BatchBuild
+func BenchmarkBatchBuild(b *testing.B) {
+	const subscribers, batchSize = 50_000, 200_000
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	items := make([]item[warehouse.CDRRow, warehouse.WarningRow], batchSize)
+	for i := range items {
+		at := start.Add(time.Duration(i) * 3 * time.Second)
+		items[i] = item[warehouse.CDRRow, warehouse.WarningRow]{partition: i % 4, offset: int64(i / 4),
+			row: warehouse.CDRRow{CDR: schemas.CDR{EventID: "c-" + strconv.Itoa(i),
+				MSISDN: strconv.Itoa(13_800_000_000 + i*7919%subscribers), Peer: "13900000000",
+				Direction: schemas.DirectionMO, StartTime: at, DurationS: 60},
+				Network: schemas.NetworkCMCC, Day: warehouse.LocalDay(at, time.UTC)}}
+	}
+	key := func(r *warehouse.CDRRow) (warehouse.DayKey, bool) {
+		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, true
+	}
+	eventTime := func(r *warehouse.CDRRow) time.Time { return r.StartTime }
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		batch := newBatch[warehouse.CDRRow, warehouse.WarningRow](batchSize, eventTime)
+		days := dailyAggregates(Deps{}, key)()
+		for i := 0; i < len(items); i += chunkSize {
+			chunk := newChunk[warehouse.CDRRow, warehouse.WarningRow]()
+			chunk = append(chunk, items[i:min(i+chunkSize, len(items))]...)
+			batch.addAll(chunk)
+		}
+		days.Touch(batch.rows)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/row")
+}

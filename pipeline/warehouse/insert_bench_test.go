@@ -1,0 +1,38 @@
+package warehouse_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"churnwatch/pipeline/warehouse"
+	"churnwatch/schemas"
+)
+
+// BenchmarkInsertCDR builds, encodes and sends one batch of 50,000 CDRs to
+// the local ClickHouse (the column insert of InsertCDR), reporting the time
+// per row. Run with: go test ./pipeline/warehouse -run XXX -bench InsertCDR
+func BenchmarkInsertCDR(b *testing.B) {
+	const n = 50_000
+	wh, _, _ := openWarehouse(b)
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([]warehouse.CDRRow, n)
+	for i := range rows {
+		at := start.Add(time.Duration(i) * time.Second)
+		rows[i] = warehouse.CDRRow{CDR: schemas.CDR{EventID: "c-" + strconv.Itoa(i),
+			MSISDN: strconv.Itoa(13_800_000_000 + i*7919%10_000), Peer: "13900000000", Direction: schemas.DirectionMO,
+			StartTime: at, DurationS: 60, CellID: "cell-" + strconv.Itoa(i%300)},
+			Network: schemas.NetworkCMCC, Day: warehouse.LocalDay(at, time.UTC),
+			Provenance: warehouse.Provenance{Partition: int32(i % 4), Offset: int64(i)}}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := wh.InsertCDR(ctx, rows); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+}
