@@ -273,6 +273,10 @@ loop:
 // maxLate bounds, in flush intervals, how long a batch waits to fill.
 const maxLate = 8
 
+// idleFlushes is how many flush intervals without a batch make the stream
+// count as paused.
+const idleFlushes = 4
+
 // fills reports whether the messages the broker holds would fill a batch of
 // size messages up to batchSize.
 func fills(size int, backlog map[int]int64, batchSize int) bool {
@@ -441,8 +445,9 @@ type commitWork[R any] struct {
 // the loop: nothing after it is stored or committed, so it is replayed.
 //
 // Stored batches are handed to the committer together: once per refresh
-// interval when the topic has aggregates (sooner when maxTouched keys wait),
-// else whenever the committer is idle, and always at the end.
+// interval when the topic has aggregates (sooner when maxTouched keys wait,
+// or when the stream pauses), else whenever the committer is idle, and
+// always at the end.
 func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O], free chan<- *batch[R, O],
 	work chan<- commitWork[R], commit Committer) {
 	defer close(work)
@@ -450,10 +455,15 @@ func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O]
 	if c.aggregates != nil {
 		p.aggregates = c.aggregates()
 	}
-	// The ticker hands off what waits when no batch follows it.
+	// The ticker hands off what waits when no batch follows it: once the
+	// refresh interval is up, or as soon as the stream has paused for
+	// idleFlushes flush intervals (no later batch would share the
+	// recompute, so waiting would only delay the commit).
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
+	lastStored := time.Now()
 	for {
+		idle := false
 		select {
 		case b, ok := <-full:
 			if !ok {
@@ -464,9 +474,11 @@ func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O]
 				return
 			}
 			free <- b
+			lastStored = time.Now()
 		case <-ticker.C:
+			idle = time.Since(lastStored) >= idleFlushes*c.settings.FlushInterval
 		}
-		if p.aggregates == nil || time.Since(p.handed) >= c.settings.RefreshInterval {
+		if p.aggregates == nil || idle || time.Since(p.handed) >= c.settings.RefreshInterval {
 			c.handOff(ctx, p, work, false)
 		} else if p.aggregates.Touched() >= maxTouched {
 			c.handOff(ctx, p, work, true)

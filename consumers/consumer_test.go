@@ -361,3 +361,55 @@ func TestBatchesFillWhenBehind(t *testing.T) {
 		t.Errorf("caught up: batches of %v, want the flush interval to cut them below %d", sizes, batchSize)
 	}
 }
+
+// TestPauseCommitsBeforeRefreshInterval: when the stream pauses, what was
+// stored is recomputed and committed after a few flush intervals, not left
+// until the (here hour-long) refresh interval is up.
+func TestPauseCommitsBeforeRefreshInterval(t *testing.T) {
+	var msgs []kafka.Message
+	for i := 0; i < 4; i++ {
+		msgs = append(msgs, kafka.Message{Partition: 0, Offset: int64(i), Value: []byte{byte('a' + i)}})
+	}
+	var mu sync.Mutex
+	var committed map[int]int64
+	agg := &fakeAggregates{mu: &mu, committed: &committed, early: new(bool), failed: true}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &Consumer[string, string]{
+		topic:      "t",
+		decode:     func(m kafka.Message) (string, error) { return string(m.Value), nil },
+		store:      func(context.Context, []string) error { return nil },
+		aggregates: func() Aggregates[string] { return agg },
+		dead:       nopDead{}, outputs: nopSink[string]{},
+		readers: func(string, int, int64) (MessageReader, error) { return &sliceReader{msgs: msgs}, nil },
+		settings: Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, RefreshInterval: time.Hour,
+			MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second},
+		stats: &Stats{}, log: zerolog.Nop(),
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(o map[int]int64) error {
+			mu.Lock()
+			defer mu.Unlock()
+			committed = o
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		next, refreshed := committed[0], len(agg.refreshes)
+		mu.Unlock()
+		if next == 4 && refreshed > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the stream paused: committed up to %d, %d recomputes; want offset 4 after a recompute", next, refreshed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
