@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -275,6 +276,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	pctx, stopPipeline := context.WithCancel(ctx)
 	done := make(chan struct{})
 	var runErr error
+	cpu := startCPU(pcfg.ClickHouse.Addr)
 	runStart := time.Now()
 	go func() {
 		runErr = pipeline.Run(pctx, pcfg, pipeLog)
@@ -293,6 +295,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	defer stop()
 	err = waitConsumed(ctx, kconn, GroupID, t.Inputs(), done)
 	elapsed := time.Since(runStart)
+	goCPU, chCPU, chKnown := cpu.stop()
 	pprof.StopCPUProfile()
 	if err != nil {
 		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, stop())
@@ -303,6 +306,14 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		fmt.Sprintf("%d events, start to all committed in %.2f s", stats.Messages, elapsed.Seconds()))
 	if engineRate > 0 {
 		rec.add("pipeline_vs_kafka_engine", rate/engineRate, "x", "issue 7 target >= 3")
+	}
+	perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(stats.Messages) }
+	rec.add("pipeline_cpu_per_event", perEvent(goCPU), "us/event",
+		fmt.Sprintf("this process (pipeline and in-process broker): %.1f CPU-s in %.1f s", goCPU.Seconds(), elapsed.Seconds()))
+	if chKnown {
+		rec.add("clickhouse_cpu_per_event", perEvent(chCPU), "us/event",
+			fmt.Sprintf("the local ClickHouse server: %.1f CPU-s; both together %.0f%% of %d cores",
+				chCPU.Seconds(), 100*(goCPU+chCPU).Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU()))
 	}
 	if n, err := count(ctx, wh, "SELECT count() FROM "+pcfg.ClickHouse.Database+".warnings"); err == nil {
 		rec.add("preload_warnings", float64(n), "warnings", "real-time warnings stored during the throughput phase")

@@ -36,7 +36,7 @@ func TestRunSmall(t *testing.T) {
 	}
 	for _, name := range []string{"state_total_per_subscriber", "preload_events", "clickhouse_kafka_engine_throughput",
 		"pipeline_throughput", "pipeline_vs_kafka_engine", "daily_evaluation_wall_time", "event_to_warning_p99",
-		"daily_synthetic_wall_time"} {
+		"daily_synthetic_wall_time", "pipeline_cpu_per_event", "clickhouse_cpu_per_event"} {
 		if figures[name] <= 0 {
 			t.Errorf("figure %s = %v, want a positive number", name, figures[name])
 		}

@@ -1,0 +1,54 @@
+package bench
+
+import (
+	"net"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestClickHouseProcess: the process listening on a loopback port is found
+// by the port (here this test's own listener); an address on another host
+// or a port nobody listens on finds none.
+func TestClickHouseProcess(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	if pid := clickHouseProcess(ln.Addr().String()); pid != os.Getpid() {
+		t.Errorf("clickHouseProcess(%s) = %d, want this process %d", ln.Addr(), pid, os.Getpid())
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	if pid := clickHouseProcess("192.0.2.1:" + port); pid != 0 {
+		t.Errorf("an address on another host gave pid %d", pid)
+	}
+	free, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := free.Addr().String()
+	free.Close()
+	if pid := clickHouseProcess(addr); pid != 0 {
+		t.Errorf("a port nobody listens on gave pid %d", pid)
+	}
+}
+
+// TestProcessCPU: the CPU read from /proc grows with work done, and agrees
+// with getrusage for this process to within the /proc tick.
+func TestProcessCPU(t *testing.T) {
+	before, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := selfCPU()
+	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
+	}
+	after, err := processCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if used := after - before; used < 100*time.Millisecond {
+		t.Errorf("/proc says %v of CPU for 300 ms of spinning", used)
+	}
+	if d := (selfCPU() - self) - (after - before); d > 100*time.Millisecond || d < -100*time.Millisecond {
+		t.Errorf("getrusage and /proc disagree by %v", d)
+	}
+}
