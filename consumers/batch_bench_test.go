@@ -29,15 +29,18 @@ func BenchmarkBatchBuild(b *testing.B) {
 		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, true
 	}
 	eventTime := func(r *warehouse.CDRRow) time.Time { return r.StartTime }
+	c := &Consumer[warehouse.CDRRow, warehouse.WarningRow]{}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
 		batch := newBatch[warehouse.CDRRow, warehouse.WarningRow](batchSize, eventTime)
 		days := dailyAggregates(Deps{}, key)()
 		for i := 0; i < len(items); i += chunkSize {
-			chunk := newChunk[warehouse.CDRRow, warehouse.WarningRow]()
+			chunk := c.newChunk()
 			chunk = append(chunk, items[i:min(i+chunkSize, len(items))]...)
 			batch.addAll(chunk)
+			clear(chunk)
+			c.chunks.Put(&chunk)
 		}
 		days.Touch(batch.rows)
 	}

@@ -123,6 +123,7 @@ type Consumer[R, O any] struct {
 	stats            *Stats
 	metrics          ConsumerMetrics // nil: not instrumented (see Instrument)
 	log              zerolog.Logger
+	chunks           sync.Pool // of *[]item[R, O], from the batching loop back to the fetchers
 }
 
 // Topic returns the full name of the topic this consumer reads.
@@ -157,10 +158,24 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	defer stopFetching()
 	items := make(chan []item[R, O], 16)
 	fetchErr := make(chan error, len(assigned))
-	var fetchers sync.WaitGroup
+	// Every partition's state is restored and its reader opened before any
+	// fetcher starts, so that giving up on one partition leaves no fetcher
+	// behind with messages nobody takes.
+	type partition struct {
+		id      int
+		observe Observer[R, O]
+		reader  MessageReader
+	}
+	var parts []partition
+	closeReaders := func() {
+		for _, p := range parts {
+			p.reader.Close()
+		}
+	}
 	for _, a := range assigned {
 		observe, release, err := c.observer(ctx, a)
 		if err != nil {
+			closeReaders()
 			return nil // ctx ended while restoring
 		}
 		if release != nil {
@@ -168,16 +183,21 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 		}
 		r, err := c.readers(c.topic, a.ID, a.Offset)
 		if err != nil {
+			closeReaders()
 			return fmt.Errorf("open %s/%d: %w", c.topic, a.ID, err)
 		}
+		parts = append(parts, partition{id: a.ID, observe: observe, reader: r})
+	}
+	var fetchers sync.WaitGroup
+	for _, p := range parts {
 		fetchers.Add(1)
-		go func(partition int) {
+		go func() {
 			defer fetchers.Done()
-			defer r.Close()
-			if err := c.fetch(fetchCtx, r, partition, observe, items); err != nil {
+			defer p.reader.Close()
+			if err := c.fetch(fetchCtx, p.reader, p.id, p.observe, items); err != nil {
 				fetchErr <- err
 			}
-		}(a.ID)
+		}()
 	}
 	fetchersDone := make(chan struct{})
 	go func() { fetchers.Wait(); close(fetchersDone) }()
@@ -214,6 +234,8 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 			backlog[chunk[n-1].partition] = chunk[n-1].behind
 		}
 		b.addAll(chunk)
+		clear(chunk)
+		c.chunks.Put(&chunk)
 	}
 	var runErr error
 loop:
@@ -323,11 +345,9 @@ const (
 	chunkWait = 2 * time.Millisecond
 )
 
-var chunks sync.Pool // of *[]item, by type
-
 func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- []item[R, O]) error {
 	m := c.hooks()
-	chunk := newChunk[R, O]()
+	chunk := c.newChunk()
 	// wait bounds how long a started chunk waits for more messages.
 	var wait struct {
 		ctx    context.Context
@@ -350,7 +370,7 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 		stopWait()
 		select {
 		case out <- chunk:
-			chunk = newChunk[R, O]()
+			chunk = c.newChunk()
 			return true
 		case <-ctx.Done():
 			return false
@@ -394,8 +414,10 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 	}
 }
 
-func newChunk[R, O any]() []item[R, O] {
-	if p, ok := chunks.Get().(*[]item[R, O]); ok {
+// newChunk returns an empty chunk, recycled when the batching loop has
+// given one back.
+func (c *Consumer[R, O]) newChunk() []item[R, O] {
+	if p, ok := c.chunks.Get().(*[]item[R, O]); ok {
 		return (*p)[:0]
 	}
 	return make([]item[R, O], 0, chunkSize)
@@ -619,13 +641,11 @@ func newBatch[R, O any](capacity int, eventTime func(*R) time.Time) *batch[R, O]
 		eventTime: eventTime, marks: map[int]time.Time{}}
 }
 
-// addAll adds a chunk of items and recycles it.
+// addAll adds a chunk of items.
 func (b *batch[R, O]) addAll(chunk []item[R, O]) {
 	for i := range chunk {
 		b.add(&chunk[i])
 	}
-	clear(chunk)
-	chunks.Put(&chunk)
 }
 
 func (b *batch[R, O]) add(it *item[R, O]) {

@@ -413,3 +413,48 @@ func TestPauseCommitsBeforeRefreshInterval(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// closingReader is a sliceReader that records Close.
+type closingReader struct {
+	sliceReader
+	closed chan struct{}
+}
+
+func (r *closingReader) Close() error { close(r.closed); return nil }
+
+// TestReaderOpenFailureLeavesNothing: when a partition's reader cannot be
+// opened, Run returns the error having started no fetcher, and closes the
+// readers it had opened.
+func TestReaderOpenFailureLeavesNothing(t *testing.T) {
+	first := &closingReader{sliceReader: sliceReader{msgs: []kafka.Message{{Partition: 0, Offset: 0, Value: []byte("a")}}},
+		closed: make(chan struct{})}
+	c := &Consumer[string, string]{
+		topic:  "t",
+		decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
+		store:  func(context.Context, []string) error { return nil },
+		dead:   nopDead{}, outputs: nopSink[string]{},
+		readers: func(_ string, partition int, _ int64) (MessageReader, error) {
+			if partition == 0 {
+				return first, nil
+			}
+			return nil, errors.New("no leader")
+		},
+		settings: Settings{BatchSize: 10, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: time.Second},
+		stats:    &Stats{}, log: zerolog.Nop(),
+	}
+	err := c.Run(context.Background(), []kafka.PartitionAssignment{{ID: 0}, {ID: 1}}, func(map[int]int64) error {
+		t.Error("committed although a partition could not be opened")
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "no leader") {
+		t.Fatalf("Run returned %v, want the open error", err)
+	}
+	select {
+	case <-first.closed:
+	case <-time.After(time.Second):
+		t.Fatal("the reader opened before the failure was not closed")
+	}
+	if len(first.msgs) != 1 {
+		t.Errorf("a fetcher read %d message(s) from the first partition", 1-len(first.msgs))
+	}
+}
