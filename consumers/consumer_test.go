@@ -99,6 +99,17 @@ func TestUnstoredBatchIsNeverSkipped(t *testing.T) {
 	}
 }
 
+// stringConsumer is a consumer of string rows for these tests: a row is the
+// message's value, and outputs and dead letters go nowhere.
+func stringConsumer(store func(context.Context, []string) error, readers ReaderFactory, settings Settings) *Consumer[string, string] {
+	return &Consumer[string, string]{
+		topic:  "t",
+		decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
+		store:  store, dead: nopDead{}, outputs: nopSink[string]{}, readers: readers, settings: settings,
+		stats: &Stats{}, log: zerolog.Nop(),
+	}
+}
+
 // fakeAggregates records touched keys and the recomputes; the first
 // recompute fails, as when ClickHouse is away.
 type fakeAggregates struct {
@@ -321,30 +332,22 @@ func TestBatchesFillWhenBehind(t *testing.T) {
 		var sizes []int
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c := &Consumer[string, string]{
-			topic:  "t",
-			decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
-			store: func(_ context.Context, rows []string) error {
-				mu.Lock()
-				defer mu.Unlock()
-				sizes = append(sizes, len(rows))
-				stored := 0
-				for _, s := range sizes {
-					stored += s
-				}
-				if stored == n {
-					cancel()
-				}
-				return nil
-			},
-			dead: nopDead{}, outputs: nopSink[string]{},
-			readers: func(string, int, int64) (MessageReader, error) {
-				return &pacedReader{n: n, perMilli: 50, behind: behind}, nil
-			},
-			settings: Settings{BatchSize: batchSize, FlushInterval: 25 * time.Millisecond, MaxMessageBytes: 1 << 10,
-				ShutdownTimeout: 5 * time.Second},
-			stats: &Stats{}, log: zerolog.Nop(),
-		}
+		c := stringConsumer(func(_ context.Context, rows []string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			sizes = append(sizes, len(rows))
+			stored := 0
+			for _, s := range sizes {
+				stored += s
+			}
+			if stored == n {
+				cancel()
+			}
+			return nil
+		}, func(string, int, int64) (MessageReader, error) {
+			return &pacedReader{n: n, perMilli: 50, behind: behind}, nil
+		}, Settings{BatchSize: batchSize, FlushInterval: 25 * time.Millisecond, MaxMessageBytes: 1 << 10,
+			ShutdownTimeout: 5 * time.Second})
 		if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(map[int]int64) error { return nil }); err != nil {
 			t.Fatal(err)
 		}
@@ -375,17 +378,11 @@ func TestPauseCommitsBeforeRefreshInterval(t *testing.T) {
 	agg := &fakeAggregates{mu: &mu, committed: &committed, early: new(bool), failed: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c := &Consumer[string, string]{
-		topic:      "t",
-		decode:     func(m kafka.Message) (string, error) { return string(m.Value), nil },
-		store:      func(context.Context, []string) error { return nil },
-		aggregates: func() Aggregates[string] { return agg },
-		dead:       nopDead{}, outputs: nopSink[string]{},
-		readers: func(string, int, int64) (MessageReader, error) { return &sliceReader{msgs: msgs}, nil },
-		settings: Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, RefreshInterval: time.Hour,
-			MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second},
-		stats: &Stats{}, log: zerolog.Nop(),
-	}
+	c := stringConsumer(func(context.Context, []string) error { return nil },
+		func(string, int, int64) (MessageReader, error) { return &sliceReader{msgs: msgs}, nil },
+		Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, RefreshInterval: time.Hour,
+			MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second})
+	c.aggregates = func() Aggregates[string] { return agg }
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(o map[int]int64) error {
@@ -428,20 +425,13 @@ func (r *closingReader) Close() error { close(r.closed); return nil }
 func TestReaderOpenFailureLeavesNothing(t *testing.T) {
 	first := &closingReader{sliceReader: sliceReader{msgs: []kafka.Message{{Partition: 0, Offset: 0, Value: []byte("a")}}},
 		closed: make(chan struct{})}
-	c := &Consumer[string, string]{
-		topic:  "t",
-		decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
-		store:  func(context.Context, []string) error { return nil },
-		dead:   nopDead{}, outputs: nopSink[string]{},
-		readers: func(_ string, partition int, _ int64) (MessageReader, error) {
+	c := stringConsumer(func(context.Context, []string) error { return nil },
+		func(_ string, partition int, _ int64) (MessageReader, error) {
 			if partition == 0 {
 				return first, nil
 			}
 			return nil, errors.New("no leader")
-		},
-		settings: Settings{BatchSize: 10, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: time.Second},
-		stats:    &Stats{}, log: zerolog.Nop(),
-	}
+		}, Settings{BatchSize: 10, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: time.Second})
 	err := c.Run(context.Background(), []kafka.PartitionAssignment{{ID: 0}, {ID: 1}}, func(map[int]int64) error {
 		t.Error("committed although a partition could not be opened")
 		return nil
