@@ -355,7 +355,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 
 	// (4b) the daily evaluation of the synthetic population, the pipeline
 	// stopped (its warnings would otherwise open tasks).
-	if err := dailyAtScale(ctx, cfg, pcfg, kconn, rec, log); err != nil {
+	if err := dailyAtScale(ctx, cfg, pcfg, loc, kconn, rec, log); err != nil {
 		rec.fail("daily_synthetic", err)
 	}
 	rec.add("bench_wall_time", time.Since(started).Seconds(), "s", "")
@@ -392,11 +392,8 @@ func scratchWarehouse(ctx context.Context, ch config.ClickHouse, keep bool, log 
 
 // dailyAtScale generates DailySubscribers x DailyDays in a second scratch
 // database and times the daily evaluation of its last day.
-func dailyAtScale(ctx context.Context, cfg Config, pcfg config.Config, kconn kafkaconn.Conn, rec *recorder, log zerolog.Logger) error {
-	loc, err := pcfg.Location()
-	if err != nil {
-		return err
-	}
+func dailyAtScale(ctx context.Context, cfg Config, pcfg config.Config, loc *time.Location, kconn kafkaconn.Conn, rec *recorder,
+	log zerolog.Logger) error {
 	pcfg.ClickHouse.Database += "_daily"
 	wh, closeWarehouse, err := scratchWarehouse(ctx, pcfg.ClickHouse, cfg.Keep, log)
 	if err != nil {
