@@ -4,7 +4,7 @@
 // message, batches the rows by size and time, stores each batch in ClickHouse
 // together with its dead letters, and only then commits the batch's offsets.
 // A crash anywhere before the commit replays the batch, which the
-// ReplacingMergeTree facts and the recomputed aggregates absorb.
+// ReplacingMergeTree facts absorb.
 //
 // What a fact means and how it is stored belong to packages schemas and
 // warehouse; this package only moves messages and decides when to write.
@@ -26,11 +26,8 @@ import (
 
 // Settings tune batching; defaults live in package config.
 type Settings struct {
-	BatchSize     int
-	FlushInterval time.Duration
-	// RefreshInterval spaces the recomputes of the aggregates; 0 recomputes
-	// after every batch.
-	RefreshInterval time.Duration
+	BatchSize       int
+	FlushInterval   time.Duration
 	MaxMessageBytes int
 	// ShutdownTimeout bounds the final flush and commit when stopping.
 	ShutdownTimeout time.Duration
@@ -68,24 +65,6 @@ type OutputSink[O any] interface {
 	Publish(ctx context.Context, outputs []O) error
 }
 
-// Aggregates are what a consumer keeps current from its facts
-// (subscriber_daily, subscribers). Recomputing them reads the facts of every
-// key touched, so one recompute covers the batches of a refresh interval;
-// the offsets of those batches are committed only after it, so that a crash
-// replays the batches and touches their keys again.
-type Aggregates[R any] interface {
-	// Touch records the keys of stored rows.
-	Touch(rows []R)
-	// Touched is how many keys wait for a recompute.
-	Touched() int
-	// Refresh recomputes the touched keys and forgets those it recomputed.
-	Refresh(ctx context.Context) error
-}
-
-// maxTouched bounds the keys that wait for a recompute: more trigger one
-// before the refresh interval is up.
-const maxTouched = 500_000
-
 // WarningSink publishes real-time warnings.
 type WarningSink = OutputSink[warehouse.WarningRow]
 
@@ -106,9 +85,6 @@ type Consumer[R, O any] struct {
 	topic  string
 	decode func(msg kafka.Message) (R, error)
 	store  func(ctx context.Context, rows []R) error
-	// aggregates returns a fresh set of touched keys for a generation; nil
-	// when the topic feeds no aggregate.
-	aggregates func() Aggregates[R]
 	// eventTime returns a row's event time; nil when the topic records no
 	// watermarks. With it, every commit first records, through
 	// recordWatermarks, the highest event time stored on each committed
@@ -205,14 +181,14 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 
 	// Three stages overlap: this goroutine batches what the fetchers
 	// decoded; a storer stores each batch, in order, and a committer
-	// recomputes the aggregates of what was stored and commits its offsets.
+	// records the watermarks of what was stored and commits its offsets.
 	// Stopping gives the last two ShutdownTimeout to finish.
 	storeCtx, stopStoring := graceContext(ctx, c.settings.ShutdownTimeout)
 	defer stopStoring()
 	full := make(chan *batch[R, O])
 	free := make(chan *batch[R, O], 2) // two batches take turns; the last returned is not taken again
 	free <- newBatch[R, O](c.settings.BatchSize, c.eventTime)
-	work := make(chan commitWork[R])
+	work := make(chan commitWork)
 	storerDone, committerDone := make(chan struct{}), make(chan struct{})
 	go func() { defer close(storerDone); c.storeLoop(storeCtx, full, free, work, commit) }()
 	go func() { defer close(committerDone); c.commitLoop(storeCtx, work, commit) }()
@@ -294,10 +270,6 @@ loop:
 
 // maxLate bounds, in flush intervals, how long a batch waits to fill.
 const maxLate = 8
-
-// idleFlushes is how many flush intervals without a batch make the stream
-// count as paused.
-const idleFlushes = 4
 
 // fills reports whether the messages the broker holds would fill a batch of
 // size messages up to batchSize.
@@ -443,49 +415,34 @@ func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.
 }
 
 // pending is what the storer stored but has not handed to the committer
-// yet: the next offsets per partition and the aggregate keys to recompute
-// first. marks keeps, per partition, the highest event time stored since
-// the assignment.
-type pending[R any] struct {
-	offsets    map[int]int64
-	marks      map[int]time.Time
-	aggregates Aggregates[R] // nil: none
-	handed     time.Time
+// yet: the next offsets per partition and, per partition, the highest event
+// time stored since the assignment.
+type pending struct {
+	offsets map[int]int64
+	marks   map[int]time.Time
 }
 
-// commitWork is what the committer makes durable, in order: recompute the
-// aggregates (when any), record the watermarks (when the topic has them),
-// then commit the offsets.
-type commitWork[R any] struct {
-	offsets    map[int]int64
-	marks      []warehouse.Watermark
-	aggregates Aggregates[R]
+// commitWork is what the committer makes durable, in order: record the
+// watermarks (when the topic has them), then commit the offsets.
+type commitWork struct {
+	offsets map[int]int64
+	marks   []warehouse.Watermark
 }
 
 // storeLoop stores each batch from full, in order, retrying until done or
 // ctx ends, and returns it to free. A batch that could not be stored ends
 // the loop: nothing after it is stored or committed, so it is replayed.
 //
-// Stored batches are handed to the committer together: once per refresh
-// interval when the topic has aggregates (sooner when maxTouched keys wait,
-// or when the stream pauses), else whenever the committer is idle, and
-// always at the end.
+// Stored batches go to the committer whenever it is idle: after a store,
+// at every flush interval (when it was busy at the store), and always at
+// the end; those that wait while it commits go together.
 func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O], free chan<- *batch[R, O],
-	work chan<- commitWork[R], commit Committer) {
+	work chan<- commitWork, commit Committer) {
 	defer close(work)
-	p := &pending[R]{offsets: map[int]int64{}, marks: map[int]time.Time{}, handed: time.Now()}
-	if c.aggregates != nil {
-		p.aggregates = c.aggregates()
-	}
-	// The ticker hands off what waits when no batch follows it: once the
-	// refresh interval is up, or as soon as the stream has paused for
-	// idleFlushes flush intervals (no later batch would share the
-	// recompute, so waiting would only delay the commit).
+	p := &pending{offsets: map[int]int64{}, marks: map[int]time.Time{}}
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
-	lastStored := time.Now()
 	for {
-		idle := false
 		select {
 		case b, ok := <-full:
 			if !ok {
@@ -496,25 +453,19 @@ func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O]
 				return
 			}
 			free <- b
-			lastStored = time.Now()
 		case <-ticker.C:
-			idle = time.Since(lastStored) >= idleFlushes*c.settings.FlushInterval
 		}
-		if p.aggregates == nil || idle || time.Since(p.handed) >= c.settings.RefreshInterval {
-			c.handOff(ctx, p, work, false)
-		} else if p.aggregates.Touched() >= maxTouched {
-			c.handOff(ctx, p, work, true)
-		}
+		c.handOff(ctx, p, work, false)
 	}
 }
 
 // handOff gives what p holds to the committer and starts p afresh; unless
 // wait is set it does so only when the committer is idle.
-func (c *Consumer[R, O]) handOff(ctx context.Context, p *pending[R], work chan<- commitWork[R], wait bool) {
+func (c *Consumer[R, O]) handOff(ctx context.Context, p *pending, work chan<- commitWork, wait bool) {
 	if len(p.offsets) == 0 {
 		return
 	}
-	w := commitWork[R]{offsets: p.offsets, aggregates: p.aggregates}
+	w := commitWork{offsets: p.offsets}
 	if c.eventTime != nil {
 		w.marks = make([]warehouse.Watermark, 0, len(p.offsets))
 		for partition, next := range p.offsets {
@@ -535,17 +486,13 @@ func (c *Consumer[R, O]) handOff(ctx context.Context, p *pending[R], work chan<-
 			return // the committer is busy: the next hand-off takes these too
 		}
 	}
-	p.offsets, p.handed = map[int]int64{}, time.Now()
-	if p.aggregates != nil {
-		p.aggregates = c.aggregates()
-	}
+	p.offsets = map[int]int64{}
 }
 
-// commitLoop makes each hand-off durable in order: it recomputes the
-// aggregates of the batches, records the watermarks of the committed
-// partitions, then commits their offsets. When a step cannot be done before
+// commitLoop makes each hand-off durable in order: it records the
+// watermarks of the committed partitions, then commits their offsets. When a step cannot be done before
 // ctx ends, nothing more is committed: the batches are replayed.
-func (c *Consumer[R, O]) commitLoop(ctx context.Context, work <-chan commitWork[R], commit Committer) {
+func (c *Consumer[R, O]) commitLoop(ctx context.Context, work <-chan commitWork, commit Committer) {
 	failed := false
 	for w := range work {
 		if failed {
@@ -557,12 +504,7 @@ func (c *Consumer[R, O]) commitLoop(ctx context.Context, work <-chan commitWork[
 	}
 }
 
-func (c *Consumer[R, O]) commit1(ctx context.Context, w commitWork[R], commit Committer) bool {
-	if w.aggregates != nil && w.aggregates.Touched() > 0 {
-		if err := retry(ctx, c.log, "recompute the aggregates of "+c.topic, w.aggregates.Refresh); err != nil {
-			return false
-		}
-	}
+func (c *Consumer[R, O]) commit1(ctx context.Context, w commitWork, commit Committer) bool {
 	if c.eventTime != nil {
 		// Not committing when this fails replays the batches, which is
 		// harmless; committing without it would leave the restore of the
@@ -585,7 +527,7 @@ func (c *Consumer[R, O]) commit1(ctx context.Context, w commitWork[R], commit Co
 
 // store1 stores one batch, publishes its outputs and dead letters, and adds
 // it to what is pending; it reports whether it did.
-func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending[R], commit Committer) bool {
+func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending, commit Committer) bool {
 	start := time.Now()
 	if commitFirst { // the fault suite's broken variant, never in a release build
 		commit(b.offsets)
@@ -606,9 +548,6 @@ func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending[
 		return c.dead.Send(ctx, b.dead)
 	}); err != nil {
 		return false
-	}
-	if p.aggregates != nil {
-		p.aggregates.Touch(b.rows)
 	}
 	for partition, next := range b.offsets {
 		p.offsets[partition] = next

@@ -110,91 +110,6 @@ func stringConsumer(store func(context.Context, []string) error, readers ReaderF
 	}
 }
 
-// fakeAggregates records touched keys and the recomputes; the first
-// recompute fails, as when ClickHouse is away.
-type fakeAggregates struct {
-	mu        *sync.Mutex
-	touched   []string
-	refreshes [][]string
-	failed    bool
-	committed *map[int]int64
-	early     *bool
-}
-
-func (f *fakeAggregates) Touch(rows []string) { f.touched = append(f.touched, rows...) }
-func (f *fakeAggregates) Touched() int        { return len(f.touched) }
-func (f *fakeAggregates) Refresh(context.Context) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if *f.committed != nil {
-		*f.early = true
-	}
-	if !f.failed {
-		f.failed = true
-		return errors.New("clickhouse down")
-	}
-	f.refreshes = append(f.refreshes, f.touched)
-	f.touched = nil
-	return nil
-}
-
-// TestAggregatesRecomputedBeforeCommit: the batches of a refresh interval
-// share one recompute of the aggregates, and their offsets are committed
-// only after it succeeded.
-func TestAggregatesRecomputedBeforeCommit(t *testing.T) {
-	var msgs []kafka.Message
-	for i := 0; i < 6; i++ {
-		msgs = append(msgs, kafka.Message{Partition: 0, Offset: int64(i), Value: []byte{byte('a' + i)}})
-	}
-	var mu sync.Mutex
-	var committed map[int]int64
-	var commits int
-	early := false
-	agg := &fakeAggregates{mu: &mu, committed: &committed, early: &early}
-	var stored []string
-	ctx, cancel := context.WithCancel(context.Background())
-	c := &Consumer[string, string]{
-		topic:  "t",
-		decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
-		store: func(_ context.Context, rows []string) error {
-			mu.Lock()
-			defer mu.Unlock()
-			stored = append(stored, rows...)
-			if len(stored) == len(msgs) {
-				cancel()
-			}
-			return nil
-		},
-		aggregates: func() Aggregates[string] { return agg },
-		dead:       nopDead{}, outputs: nopSink[string]{},
-		readers: func(string, int, int64) (MessageReader, error) { return &sliceReader{msgs: msgs}, nil },
-		settings: Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, RefreshInterval: time.Hour,
-			MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second},
-		stats: &Stats{}, log: zerolog.Nop(),
-	}
-	commit := func(o map[int]int64) error {
-		mu.Lock()
-		defer mu.Unlock()
-		committed = o
-		commits++
-		return nil
-	}
-	if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, commit); err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if early {
-		t.Fatalf("offsets were committed before the aggregates were recomputed")
-	}
-	if len(agg.refreshes) != 1 || strings.Join(agg.refreshes[0], "") != "abcdef" {
-		t.Fatalf("recomputes %v, want one covering every batch (abcdef)", agg.refreshes)
-	}
-	if commits != 1 || committed[0] != 6 {
-		t.Fatalf("%d commits, last %v; want one, of offset 6, after the recompute", commits, committed)
-	}
-}
-
 // TestWatermarksRecordedBeforeCommit: every commit is preceded by a record
 // of the committed partitions' offsets and highest stored event times since
 // the assignment; when the record fails, nothing is committed until a later
@@ -365,24 +280,20 @@ func TestBatchesFillWhenBehind(t *testing.T) {
 	}
 }
 
-// TestPauseCommitsBeforeRefreshInterval: when the stream pauses, what was
-// stored is recomputed and committed after a few flush intervals, not left
-// until the (here hour-long) refresh interval is up.
-func TestPauseCommitsBeforeRefreshInterval(t *testing.T) {
+// TestPauseCommitsStoredBatches: when the stream pauses, what was stored
+// is committed at the next flush interval, without waiting for another batch.
+func TestPauseCommitsStoredBatches(t *testing.T) {
 	var msgs []kafka.Message
-	for i := 0; i < 4; i++ {
+	for i := 0; i < 5; i++ {
 		msgs = append(msgs, kafka.Message{Partition: 0, Offset: int64(i), Value: []byte{byte('a' + i)}})
 	}
 	var mu sync.Mutex
 	var committed map[int]int64
-	agg := &fakeAggregates{mu: &mu, committed: &committed, early: new(bool), failed: true}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c := stringConsumer(func(context.Context, []string) error { return nil },
 		func(string, int, int64) (MessageReader, error) { return &sliceReader{msgs: msgs}, nil },
-		Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, RefreshInterval: time.Hour,
-			MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second})
-	c.aggregates = func() Aggregates[string] { return agg }
+		Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second})
 	done := make(chan error, 1)
 	go func() {
 		done <- c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(o map[int]int64) error {
@@ -395,13 +306,13 @@ func TestPauseCommitsBeforeRefreshInterval(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		mu.Lock()
-		next, refreshed := committed[0], len(agg.refreshes)
+		next := committed[0]
 		mu.Unlock()
-		if next == 4 && refreshed > 0 {
+		if next == 5 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("5 s after the stream paused: committed up to %d, %d recomputes; want offset 4 after a recompute", next, refreshed)
+			t.Fatalf("5 s after the stream paused: committed up to %d, want 5", next)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

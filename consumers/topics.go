@@ -21,7 +21,7 @@ type FactStore interface {
 	InsertHotlineCalls(ctx context.Context, rows []warehouse.CDRRow) error
 	InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error
 	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
-	RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error
+	InsertPendingDays(ctx context.Context, topic string, days []warehouse.PendingDay) error
 	RefreshSubscribers(ctx context.Context, msisdns []string, tiers warehouse.TierRules) error
 	// RecordWatermarks records, at a commit, each committed partition's
 	// highest stored event time (see realtime.Store.PartitionWatermark).
@@ -34,15 +34,14 @@ type Deps struct {
 	DeadLetters DeadLetterSink
 	Warnings    WarningSink
 	// State is where real-time state is restored from; Rules configure it.
-	State      realtime.Store
-	Rules      realtime.Rules
-	Readers    ReaderFactory
-	Plan       *numbering.Plan
-	Location   *time.Location
-	DailyRules warehouse.DailyRules
-	TierRules  warehouse.TierRules
-	Settings   Settings
-	Log        zerolog.Logger
+	State     realtime.Store
+	Rules     realtime.Rules
+	Readers   ReaderFactory
+	Plan      *numbering.Plan
+	Location  *time.Location
+	TierRules warehouse.TierRules
+	Settings  Settings
+	Log       zerolog.Logger
 	// Live, when set, is the rule set in effect, which the restored states
 	// follow event by event (a reload swaps it); Rules are then the rules
 	// at start, which fix the number lists.
@@ -50,9 +49,9 @@ type Deps struct {
 }
 
 func newConsumer[R, O any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
-	aggregates func() Aggregates[R], observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
+	observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
 	return &Consumer[R, O]{
-		topic: topic, decode: decode, store: store, aggregates: aggregates, dead: d.DeadLetters, readers: d.Readers,
+		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
 		observe: observe, outputs: outputs,
 		settings: d.Settings, stats: &Stats{},
 		log: d.Log.With().Str("component", "consumer").Str("topic", topic).Logger(),
@@ -106,10 +105,10 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 		}
 		return d.Store.InsertHotlineCalls(ctx, calls)
 	}
-	aggregates := dailyAggregates(d, func(r *warehouse.CDRRow) (warehouse.DayKey, bool) {
-		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, true
+	store = thenPendingDays(topic, d, store, func(r *warehouse.CDRRow) (warehouse.DayKey, warehouse.Provenance, bool) {
+		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, r.Provenance, true
 	})
-	return withWatermarks(newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreCDR), d.Warnings), d,
+	return withWatermarks(newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreCDR), d.Warnings), d,
 		func(r *warehouse.CDRRow) time.Time { return r.StartTime })
 }
 
@@ -126,10 +125,10 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 	// A bill can change the tier of a subscriber whose profile names none.
 	store := storeThenRefreshSubscribers(d, d.Store.InsertBilling, func(r *warehouse.BillingRow) bool { return r.Type == schemas.BillingBill },
 		func(r *warehouse.BillingRow) string { return r.MSISDN })
-	aggregates := dailyAggregates(d, func(r *warehouse.BillingRow) (warehouse.DayKey, bool) {
-		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, r.Type == schemas.BillingPayment
+	store = thenPendingDays(topic, d, store, func(r *warehouse.BillingRow) (warehouse.DayKey, warehouse.Provenance, bool) {
+		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, r.Provenance, r.Type == schemas.BillingPayment
 	})
-	return withWatermarks(newConsumer(topic, d, decode, store, aggregates, restoring(topic, d, realtime.RestoreBilling), d.Warnings), d,
+	return withWatermarks(newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreBilling), d.Warnings), d,
 		func(r *warehouse.BillingRow) time.Time { return r.TS })
 }
 
@@ -154,13 +153,13 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 	}
 	store := storeThenRefreshSubscribers(d, d.Store.InsertCRM, func(*warehouse.CRMRow) bool { return true },
 		func(r *warehouse.CRMRow) string { return r.MSISDN })
-	return withWatermarks(newConsumer(topic, d, decode, store, nil, restoring(topic, d, realtime.RestoreCRM), d.Warnings), d,
+	return withWatermarks(newConsumer(topic, d, decode, store, restoring(topic, d, realtime.RestoreCRM), d.Warnings), d,
 		func(r *warehouse.CRMRow) time.Time { return r.TS })
 }
 
 // storeThenRefreshSubscribers inserts a batch and recomputes, with it, the
 // subscribers rows of the rows that change them. Unlike subscriber_daily,
-// subscribers is not left for the refresh interval: warnings take a
+// subscribers is not left for the refresh: warnings take a
 // subscriber's tier and managers from it when they are published, and the
 // few CRM and BILL events make the recompute cheap.
 func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R) error, changes func(*R) bool,
@@ -182,26 +181,66 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 	}
 }
 
-// dailyDays gathers the subscriber-days stored batches touched (key names
-// a row's, if it counts in subscriber_daily), for one recompute. Nearly
-// every row touches a key already there, so the lookup is the cost: a
-// normalised MSISDN (11 digits) and its day pack into one integer key.
-type dailyDays[R any] struct {
-	d      Deps
-	key    func(*R) (warehouse.DayKey, bool)
-	packed map[uint64]struct{}
-	other  map[warehouse.DayKey]struct{} // what does not pack
+// thenPendingDays makes store, after storing a batch, record the
+// subscriber-days it touched (key names a row's, if it counts in
+// subscriber_daily) in subscriber_daily_pending, each with the partition and
+// highest offset of its rows, for the refresh to recompute
+// (warehouse.RefreshPendingDaily). Consumers do not recompute
+// subscriber_daily: in a replay every refresh would read again the days the
+// previous one read, and each recompute reads cdr FINAL.
+func thenPendingDays[R any](topic string, d Deps, store func(context.Context, []R) error,
+	key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) func(context.Context, []R) error {
+	return func(ctx context.Context, rows []R) error {
+		if err := store(ctx, rows); err != nil {
+			return err
+		}
+		return d.Store.InsertPendingDays(ctx, topic, pendingDays(rows, key))
+	}
+}
+
+// pendingDays gathers the distinct subscriber-days of rows per partition,
+// each with its highest offset. Nearly every row touches a day already
+// there, so the lookup is the cost: a normalised MSISDN (11 digits) and its
+// day pack into one integer key.
+func pendingDays[R any](rows []R, key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) []warehouse.PendingDay {
+	type packedKey struct {
+		partition int32
+		day       uint64
+	}
+	type otherKey struct {
+		partition int32
+		day       warehouse.DayKey
+	}
+	packed, other := map[packedKey]int{}, map[otherKey]int{}
+	var days []warehouse.PendingDay
+	for i := range rows {
+		k, prov, ok := key(&rows[i])
+		if !ok {
+			continue
+		}
+		at, seen := 0, false
+		if p, ok := packDayKey(k); ok {
+			pk := packedKey{prov.Partition, p}
+			if at, seen = packed[pk]; !seen {
+				packed[pk] = len(days)
+			}
+		} else {
+			ok := otherKey{prov.Partition, k}
+			if at, seen = other[ok]; !seen {
+				other[ok] = len(days)
+			}
+		}
+		if !seen {
+			days = append(days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
+		} else if prov.Offset > days[at].Offset {
+			days[at].Offset = prov.Offset
+		}
+	}
+	return days
 }
 
 // dayBits holds a day number (days since 1970): enough until the year 2328.
 const dayBits = 17
-
-// dailyAggregates makes a consumer keep subscriber_daily current.
-func dailyAggregates[R any](d Deps, key func(*R) (warehouse.DayKey, bool)) func() Aggregates[R] {
-	return func() Aggregates[R] {
-		return &dailyDays[R]{d: d, key: key, packed: map[uint64]struct{}{}, other: map[warehouse.DayKey]struct{}{}}
-	}
-}
 
 func packDayKey(k warehouse.DayKey) (uint64, bool) {
 	secs := k.Day.Unix()
@@ -214,42 +253,6 @@ func packDayKey(k warehouse.DayKey) (uint64, bool) {
 		return 0, false
 	}
 	return n<<dayBits | uint64(day), true
-}
-
-func unpackDayKey(p uint64) warehouse.DayKey {
-	return warehouse.DayKey{MSISDN: strconv.FormatUint(p>>dayBits, 10),
-		Day: time.Unix(int64(p&(1<<dayBits-1))*86400, 0).UTC()}
-}
-
-func (t *dailyDays[R]) Touch(rows []R) {
-	for i := range rows {
-		if k, ok := t.key(&rows[i]); !ok {
-			continue
-		} else if p, ok := packDayKey(k); ok {
-			t.packed[p] = struct{}{}
-		} else {
-			t.other[k] = struct{}{}
-		}
-	}
-}
-
-func (t *dailyDays[R]) Touched() int { return len(t.packed) + len(t.other) }
-
-// Refresh recomputes subscriber_daily for the touched keys and forgets them.
-func (t *dailyDays[R]) Refresh(ctx context.Context) error {
-	if t.Touched() == 0 {
-		return nil
-	}
-	keys := mapKeys(t.other)
-	for p := range t.packed {
-		keys = append(keys, unpackDayKey(p))
-	}
-	if err := t.d.Store.RefreshDaily(ctx, keys, t.d.DailyRules); err != nil {
-		return err
-	}
-	clear(t.packed)
-	clear(t.other)
-	return nil
 }
 
 func mapKeys[K comparable](m map[K]struct{}) []K {

@@ -2,65 +2,92 @@ package consumers
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"churnwatch/pipeline/warehouse"
 )
 
-// recordingStore records the keys of each RefreshDaily.
+// recordingStore records the subscriber-days of each InsertPendingDays.
 type recordingStore struct {
 	FactStore
-	keys [][]warehouse.DayKey
+	topic string
+	days  [][]warehouse.PendingDay
 }
 
-func (s *recordingStore) RefreshDaily(_ context.Context, keys []warehouse.DayKey, _ warehouse.DailyRules) error {
-	s.keys = append(s.keys, keys)
+func (s *recordingStore) InsertPendingDays(_ context.Context, topic string, days []warehouse.PendingDay) error {
+	s.topic = topic
+	s.days = append(s.days, days)
 	return nil
 }
 
-// TestDailyDaysKeys: every touched subscriber-day reaches the recompute
-// exactly once and unchanged, whether its key packs into an integer (an
-// 11-digit MSISDN, a UTC midnight) or not.
-func TestDailyDaysKeys(t *testing.T) {
+// TestPendingDays: after a batch is stored, every subscriber-day it touched
+// is recorded once per partition, unchanged and with its highest offset,
+// whether its key packs into an integer (an 11-digit MSISDN, a UTC
+// midnight) or not; rows that do not count are left out, and nothing is
+// recorded when the store fails.
+func TestPendingDays(t *testing.T) {
 	day := func(s string) time.Time { d, _ := time.Parse(time.DateOnly, s); return d }
-	keys := []warehouse.DayKey{
-		{MSISDN: "13800000001", Day: day("2026-11-22")},
-		{MSISDN: "13800000001", Day: day("2026-11-23")},
-		{MSISDN: "19999999999", Day: day("2099-12-31")},
-		{MSISDN: "13800000001", Day: day("1970-01-01")},
-		{MSISDN: "01380000000", Day: day("2026-11-22")},                // a leading zero would be lost
-		{MSISDN: "+8613800000001", Day: day("2026-11-22")},             // not normalised
-		{MSISDN: "13800000002", Day: day("2026-11-22").Add(time.Hour)}, // not a midnight
-		{MSISDN: "13800000003", Day: day("1969-12-31")},                // before day 0
-		{MSISDN: "1380000000x", Day: day("2026-11-22")},                // not digits
-		{MSISDN: "13800000001", Day: day("2026-11-22")},                // a repeat
+	type row struct {
+		key    warehouse.DayKey
+		prov   warehouse.Provenance
+		counts bool
+	}
+	k := func(msisdn, d string) warehouse.DayKey { return warehouse.DayKey{MSISDN: msisdn, Day: day(d)} }
+	at := func(partition int32, offset int64) warehouse.Provenance {
+		return warehouse.Provenance{Partition: partition, Offset: offset}
+	}
+	rows := []row{
+		{k("13800000001", "2026-11-22"), at(0, 5), true},
+		{k("13800000001", "2026-11-23"), at(0, 6), true},
+		{k("19999999999", "2099-12-31"), at(0, 7), true},
+		{k("13800000001", "1970-01-01"), at(0, 8), true},
+		{k("01380000000", "2026-11-22"), at(0, 9), true},                                                  // a leading zero would be lost
+		{k("+8613800000001", "2026-11-22"), at(0, 10), true},                                              // not normalised
+		{warehouse.DayKey{MSISDN: "13800000002", Day: day("2026-11-22").Add(time.Hour)}, at(0, 11), true}, // not a midnight
+		{k("13800000003", "1969-12-31"), at(0, 12), true},                                                 // before day 0
+		{k("1380000000x", "2026-11-22"), at(0, 13), true},                                                 // not digits
+		{k("13800000001", "2026-11-22"), at(0, 14), true},                                                 // a repeat, later
+		{k("01380000000", "2026-11-22"), at(0, 3), true},                                                  // a repeat, earlier
+		{k("13800000001", "2026-11-22"), at(1, 2), true},                                                  // the same day on another partition
+		{k("13800000004", "2026-11-22"), at(0, 15), false},                                                // does not count
 	}
 	store := &recordingStore{}
-	agg := dailyAggregates(Deps{Store: store}, func(k *warehouse.DayKey) (warehouse.DayKey, bool) { return *k, true })()
-	agg.Touch(keys)
-	if n := agg.Touched(); n != len(keys)-1 {
-		t.Fatalf("Touched() = %d, want %d", n, len(keys)-1)
-	}
-	if err := agg.Refresh(context.Background()); err != nil {
+	stored := 0
+	pending := thenPendingDays("p.cdr.voice", Deps{Store: store}, func(context.Context, []row) error { stored++; return nil },
+		func(r *row) (warehouse.DayKey, warehouse.Provenance, bool) { return r.key, r.prov, r.counts })
+	if err := pending(context.Background(), rows); err != nil {
 		t.Fatal(err)
 	}
-	if len(store.keys) != 1 {
-		t.Fatalf("%d recomputes, want 1", len(store.keys))
+	if stored != 1 || len(store.days) != 1 || store.topic != "p.cdr.voice" {
+		t.Fatalf("%d stores, %d pending inserts of topic %q; want one each, of p.cdr.voice", stored, len(store.days), store.topic)
 	}
-	str := func(ks []warehouse.DayKey) []string {
-		var out []string
-		for _, k := range ks {
-			out = append(out, k.MSISDN+" "+k.Day.UTC().Format(time.RFC3339))
-		}
-		slices.Sort(out)
-		return slices.Compact(out)
+	str := func(d warehouse.PendingDay) string {
+		return fmt.Sprintf("%d %s %s @%d", d.Partition, d.MSISDN, d.Day.UTC().Format(time.RFC3339), d.Offset)
 	}
-	if got, want := str(store.keys[0]), str(keys); !slices.Equal(got, want) || len(store.keys[0]) != len(want) {
-		t.Errorf("recomputed %q, want %q", str(store.keys[0]), want)
+	var got []string
+	for _, d := range store.days[0] {
+		got = append(got, str(d))
 	}
-	if agg.Touched() != 0 {
-		t.Errorf("%d keys left after the recompute", agg.Touched())
+	slices.Sort(got)
+	want := []string{
+		"0 +8613800000001 2026-11-22T00:00:00Z @10", "0 01380000000 2026-11-22T00:00:00Z @9",
+		"0 13800000001 1970-01-01T00:00:00Z @8", "0 13800000001 2026-11-22T00:00:00Z @14",
+		"0 13800000001 2026-11-23T00:00:00Z @6", "0 13800000002 2026-11-22T01:00:00Z @11",
+		"0 13800000003 1969-12-31T00:00:00Z @12", "0 1380000000x 2026-11-22T00:00:00Z @13",
+		"0 19999999999 2099-12-31T00:00:00Z @7", "1 13800000001 2026-11-22T00:00:00Z @2",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("pending days\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	failing := thenPendingDays("p.cdr.voice", Deps{Store: store}, func(context.Context, []row) error { return errors.New("down") },
+		func(r *row) (warehouse.DayKey, warehouse.Provenance, bool) { return r.key, r.prov, r.counts })
+	if err := failing(context.Background(), rows); err == nil || len(store.days) != 1 {
+		t.Errorf("a failed store: error %v, %d pending inserts; want the error and no insert", err, len(store.days))
 	}
 }

@@ -87,10 +87,8 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		Readers:     consumers.PartitionReaders(kconn.Brokers, kconn.Dialer(), cfg.Ingest.MaxMessageBytes),
 		Plan:        plan,
 		Location:    loc,
-		DailyRules: warehouse.DailyRules{HomeNetwork: cfg.Rules.HomeNetwork, HotlineNumbers: cfg.Rules.HotlineNumbers,
-			CompetitorHotlines: cfg.Rules.CompetitorHotlines},
-		TierRules: warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},
-		Settings: consumers.Settings{BatchSize: cfg.Ingest.BatchSize, FlushInterval: cfg.Ingest.FlushInterval, RefreshInterval: cfg.Ingest.RefreshInterval,
+		TierRules:   warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},
+		Settings: consumers.Settings{BatchSize: cfg.Ingest.BatchSize, FlushInterval: cfg.Ingest.FlushInterval,
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
 		Log:  log,
 		Live: reloader.Live(),
@@ -151,6 +149,9 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	eg.Go(func() error { return group.Run(egCtx) })
 	eg.Go(func() error { return owner.Run(egCtx) })
 	eg.Go(func() error { return lag.Run(egCtx) })
+	eg.Go(func() error {
+		return refreshDaily(egCtx, store, DailyRules(cfg.Rules), cfg.Ingest.RefreshInterval, log)
+	})
 	eg.Go(func() error { return hub.Run(egCtx) })
 	eg.Go(func() error {
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -165,6 +166,17 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 		return srv.Shutdown(shutdown)
 	})
 	err = eg.Wait()
+	if err == nil {
+		// What the consumers stored up to their last commit waits no longer
+		// than the stop: a stopped pipeline leaves subscriber_daily current.
+		final, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.Ingest.ShutdownTimeout)
+		if res, ferr := store.RefreshPendingDaily(final, DailyRules(cfg.Rules)); ferr != nil {
+			log.Warn().Err(ferr).Msg("subscriber_daily not refreshed at the stop; the next run or daily evaluation does it")
+		} else if res.Days > 0 {
+			log.Info().Int("days", res.Days).Dur("took", res.Duration).Msg("subscriber_daily refreshed at the stop")
+		}
+		cancel()
+	}
 	log.Info().Msg("pipeline stopped")
 	return err
 }
@@ -245,6 +257,7 @@ func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Pub
 		return nil, err
 	}
 	scfg.Leader = group.Leader
+	scfg.Prepare = PrepareDaily(wh, DailyRules(cfg.Rules), log)
 	scfg.OnRun = func(res daily.Result, err error) { metrics.DailyRun(res.Duration, res.Published, err) }
 	scfg.AfterDay = func(ctx context.Context, day time.Time) error {
 		// The run just after midnight on the 1st opens the new month: its
@@ -253,6 +266,55 @@ func newDailyScheduler(cfg config.Config, wh *warehouse.Warehouse, pub daily.Pub
 		return err
 	}
 	return daily.NewScheduler(scfg, wh, pub, daily.SystemClock{}, log)
+}
+
+// DailyRules are the number lists subscriber_daily counts by.
+func DailyRules(r config.Rules) warehouse.DailyRules {
+	return warehouse.DailyRules{HomeNetwork: r.HomeNetwork, HotlineNumbers: r.HotlineNumbers, CompetitorHotlines: r.CompetitorHotlines}
+}
+
+// pendingRefresher recomputes the pending subscriber-days.
+type pendingRefresher interface {
+	RefreshPendingDaily(ctx context.Context, rules warehouse.DailyRules) (warehouse.PendingRefresh, error)
+}
+
+// refreshDaily recomputes the pending subscriber-days every interval, so
+// that subscriber_daily (the workbench's usage by day) trails the facts by
+// about that much. A failed refresh is retried at the next tick: the
+// pending rows stay until one succeeds.
+func refreshDaily(ctx context.Context, wh pendingRefresher, rules warehouse.DailyRules, every time.Duration, log zerolog.Logger) error {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		res, err := wh.RefreshPendingDaily(ctx, rules)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			log.Warn().Err(err).Dur("retry_in", every).Msg("subscriber_daily refresh failed; the pending subscriber-days wait for the next")
+		case res.Days > 0:
+			log.Debug().Int("days", res.Days).Dur("took", res.Duration).Msg("subscriber_daily refreshed")
+		}
+	}
+}
+
+// PrepareDaily is what runs before every daily evaluation: the recompute of
+// the pending subscriber-days, so that the evaluation reads every fact
+// stored before it.
+func PrepareDaily(wh pendingRefresher, rules warehouse.DailyRules, log zerolog.Logger) func(context.Context) error {
+	return func(ctx context.Context) error {
+		res, err := wh.RefreshPendingDaily(ctx, rules)
+		if err != nil {
+			return err
+		}
+		log.Info().Int("days", res.Days).Dur("took", res.Duration).Msg("pending subscriber-days recomputed for the daily evaluation")
+		return nil
+	}
 }
 
 // RealtimeRules configures the real-time signals from the rules.

@@ -63,6 +63,7 @@ func dailyRun(ctx context.Context, cfg config.Config, day time.Time, log zerolog
 	writer := pipeline.NewWriter(kconn)
 	defer writer.Close()
 	topic := cfg.Topics.Name(cfg.Topics.Warnings)
+	scfg.Prepare = pipeline.PrepareDaily(wh, pipeline.DailyRules(cfg.Rules), log)
 	s, err := daily.NewScheduler(scfg, wh, alerts.NewPublisher(wh, writer, topic), daily.SystemClock{}, log)
 	if err != nil {
 		return err

@@ -135,6 +135,63 @@ func TestDailyCommand(t *testing.T) {
 	}
 }
 
+// TestDailyCommandRefreshesPendingDays: `churnwatch daily` first recomputes
+// the subscriber-days the consumers left pending, so a subscriber whose
+// facts are stored but whose subscriber_daily rows were never recomputed is
+// evaluated on them: four calls a day for four weeks, none on the day.
+func TestDailyCommandRefreshesPendingDays(t *testing.T) {
+	ch, conn := testenv.ClickHouse(t)
+	topics := config.Default().Topics
+	topics.Prefix = "dp" + testenv.Suffix() + "."
+	b := testenv.Broker(t, 2, topics.All()...)
+	ctx := context.Background()
+	wh, err := warehouse.Open(ctx, ch, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wh.Close()
+	if _, err := wh.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	loc, _ := time.LoadLocation("Asia/Shanghai")
+	day := time.Date(2025, 6, 15, 0, 0, 0, 0, time.UTC)
+	var rows []warehouse.CDRRow
+	var pending []warehouse.PendingDay
+	for i := 1; i <= 28; i++ {
+		d := day.AddDate(0, 0, -i)
+		for c := 0; c < 4; c++ {
+			start := time.Date(d.Year(), d.Month(), d.Day(), 10+c, 0, 0, 0, loc)
+			prov := warehouse.Provenance{Partition: 0, Offset: int64(len(rows))}
+			rows = append(rows, warehouse.CDRRow{CDR: schemas.CDR{EventID: fmt.Sprintf("p-%d-%d", i, c), MSISDN: "13700000004",
+				Peer: "13900000000", Direction: schemas.DirectionMO, StartTime: start, DurationS: 120},
+				Network: schemas.NetworkCMCC, Day: d, Provenance: prov})
+			pending = append(pending, warehouse.PendingDay{DayKey: warehouse.DayKey{MSISDN: "13700000004", Day: d}, Partition: 0, Offset: prov.Offset})
+		}
+	}
+	must(t, wh.InsertCDR(ctx, rows))
+	must(t, wh.InsertPendingDays(ctx, topics.Name(config.TopicCDR), pending))
+
+	env := []string{
+		"CHURNWATCH_KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","),
+		"CHURNWATCH_CLICKHOUSE_ADDR=" + ch.Addr,
+		"CHURNWATCH_CLICKHOUSE_DATABASE=" + ch.Database,
+		"CHURNWATCH_TOPIC_PREFIX=" + topics.Prefix,
+	}
+	out, code := runCmd(t, env, "daily", "--date", "2025-06-15")
+	if code != 0 {
+		t.Fatalf("daily: exit %d\n%s", code, out)
+	}
+	if !regexp.MustCompile(`(?m)^  silent_yesterday +1  `).MatchString(out) {
+		t.Errorf("silent_yesterday did not fire for the subscriber whose days were pending:\n%s", out)
+	}
+	if n := testenv.Count(t, conn, "SELECT count() FROM "+ch.Database+".subscriber_daily FINAL WHERE msisdn = '13700000004' AND calls = 4"); n != 28 {
+		t.Errorf("subscriber_daily holds %d days of 4 calls, want 28", n)
+	}
+	if n, err := wh.PendingDays(ctx); err != nil || n != 0 {
+		t.Errorf("%d subscriber-days still pending (err %v), want 0", n, err)
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

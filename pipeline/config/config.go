@@ -39,7 +39,7 @@ const (
 	DefaultTimezone          = "Asia/Shanghai"
 	DefaultBatchSize         = 200000
 	DefaultFlushInterval     = 250 * time.Millisecond
-	DefaultRefreshInterval   = 5 * time.Second
+	DefaultRefreshInterval   = time.Minute
 	DefaultMaxMessageBytes   = 64 << 10
 	DefaultShutdownTimeout   = 15 * time.Second
 	DefaultBrokerPartitions  = 4
@@ -200,9 +200,9 @@ func (t Topics) All() []string {
 type Ingest struct {
 	BatchSize     int           `yaml:"batch_size"`
 	FlushInterval time.Duration `yaml:"flush_interval"`
-	// RefreshInterval is how often the aggregates (subscriber_daily,
-	// subscribers) are recomputed for the keys the stored batches touched;
-	// offsets are committed after that recompute.
+	// RefreshInterval is how often `churnwatch run` recomputes
+	// subscriber_daily for the subscriber-days stored batches touched (the
+	// daily evaluation recomputes what is still pending before it reads).
 	RefreshInterval time.Duration `yaml:"refresh_interval"`
 	MaxMessageBytes int           `yaml:"max_message_bytes"`
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -624,8 +624,8 @@ func (c Config) Validate() error {
 	if c.Ingest.FlushInterval <= 0 {
 		add("ingest.flush_interval %s: want a positive duration", c.Ingest.FlushInterval)
 	}
-	if c.Ingest.RefreshInterval < 0 || c.Ingest.RefreshInterval > 5*time.Minute {
-		add("ingest.refresh_interval %s: want 0 (recompute after every batch) up to 5m; offsets are committed only after each recompute, so a longer one holds the lag up", c.Ingest.RefreshInterval)
+	if c.Ingest.RefreshInterval <= 0 || c.Ingest.RefreshInterval > 24*time.Hour {
+		add("ingest.refresh_interval %s: want a positive duration up to 24h (how far subscriber_daily may trail the facts between daily evaluations)", c.Ingest.RefreshInterval)
 	}
 	if c.Ingest.ShutdownTimeout <= 0 {
 		add("ingest.shutdown_timeout %s: want a positive duration (the time to store and commit what was fetched)", c.Ingest.ShutdownTimeout)

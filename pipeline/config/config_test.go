@@ -82,7 +82,8 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 		{"bad network", "rules:\n  home_network: VODAFONE\n", nil, "home_network"},
 		{"zero batch", "ingest:\n  batch_size: 0\n", nil, "batch_size"},
 		{"bad refresh duration", "", map[string]string{"CHURNWATCH_REFRESH_INTERVAL": "later"}, "CHURNWATCH_REFRESH_INTERVAL"},
-		{"refresh too long", "ingest:\n  refresh_interval: 1h\n", nil, "holds the lag up"},
+		{"refresh too long", "ingest:\n  refresh_interval: 25h\n", nil, "want a positive duration up to 24h"},
+		{"refresh zero", "ingest:\n  refresh_interval: 0s\n", nil, "want a positive duration up to 24h"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

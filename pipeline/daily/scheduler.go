@@ -46,6 +46,11 @@ type SchedulerConfig struct {
 	// evaluation; the others skip it, so a group of instances evaluates each
 	// day once. Nil means always.
 	Leader func() bool
+	// Prepare, when set, runs before every evaluation, scheduled or on
+	// demand, and its failure fails the run: the recompute of the pending
+	// subscriber-days hangs here, so that the evaluation reads every fact
+	// stored before it.
+	Prepare func(ctx context.Context) error
 	// AfterDay, when set, runs after a scheduled evaluation of day succeeded
 	// (the monthly snapshot hangs here); its failure is retried like the
 	// evaluation's.
@@ -188,7 +193,16 @@ func (s *Scheduler) RunDay(ctx context.Context, day time.Time) (Result, error) {
 	if s.cfg.Rules != nil {
 		ecfg.Thresholds, ecfg.RuleVersion = s.cfg.Rules()
 	}
-	res, err := Evaluate(ctx, day, s.src, s.pub, ecfg)
+	var res Result
+	var err error
+	if s.cfg.Prepare != nil {
+		if err = s.cfg.Prepare(ctx); err != nil {
+			err = fmt.Errorf("before the daily evaluation: %w", err)
+		}
+	}
+	if err == nil {
+		res, err = Evaluate(ctx, day, s.src, s.pub, ecfg)
+	}
 	if s.cfg.OnRun != nil {
 		s.cfg.OnRun(res, err)
 	}

@@ -230,3 +230,38 @@ func TestSchedulerReportsEveryRun(t *testing.T) {
 		t.Errorf("OnRun saw %v, published %d", got, len(pub.rows()))
 	}
 }
+
+// TestSchedulerPreparesEveryRun: Prepare runs before each evaluation; when
+// it fails, the run fails with its error and nothing is evaluated or
+// published.
+func TestSchedulerPreparesEveryRun(t *testing.T) {
+	src, pub := population(), &fakePublisher{}
+	var prepared int
+	fail := true
+	cfg := SchedulerConfig{Schedule: config.DefaultDailySchedule, Evaluate: testConfig(),
+		Prepare: func(context.Context) error {
+			prepared++
+			if fail {
+				return fmt.Errorf("clickhouse down")
+			}
+			return nil
+		}}
+	s, err := NewScheduler(cfg, src, pub, &fakeClock{now: time.Date(2026, 11, 23, 0, 10, 0, 0, shanghai)}, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	day := time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)
+	if _, err := s.RunDay(context.Background(), day); err == nil || !strings.Contains(err.Error(), "clickhouse down") {
+		t.Fatalf("RunDay with a failing Prepare: %v, want its error", err)
+	}
+	if prepared != 1 || len(src.days) != 0 || len(pub.rows()) != 0 {
+		t.Fatalf("after a failed Prepare: prepared %d, evaluated %v, published %d; want 1, none, none", prepared, src.days, len(pub.rows()))
+	}
+	fail = false
+	if _, err := s.RunDay(context.Background(), day); err != nil {
+		t.Fatal(err)
+	}
+	if prepared != 2 || len(src.days) != 1 || len(pub.rows()) == 0 {
+		t.Errorf("after a good Prepare: prepared %d, evaluated %v, published %d", prepared, src.days, len(pub.rows()))
+	}
+}

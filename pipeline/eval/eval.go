@@ -201,12 +201,16 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) (Result, error) {
 	defer out.Close()
 	pub := alerts.NewPublisher(wh, out, pcfg.Topics.Name(pcfg.Topics.Warnings))
 	dcfg := daily.Config{Thresholds: pcfg.Rules.Thresholds, RuleVersion: pcfg.Rules.Version(), Location: loc}
+	prepare := pipeline.PrepareDaily(wh, pipeline.DailyRules(pcfg.Rules), log)
 	t := pcfg.Topics
 	r := &replay{
 		ctx: ctx, log: log, w: in, pipe: pipe,
 		client: kconn.Client(10 * time.Second),
 		inputs: t.Inputs(), profiles: true, day: midnight(sim.End.AddDate(0, 0, -sim.Days), loc), first: first,
 		evaluate: func(day time.Time) error {
+			if err := prepare(ctx); err != nil {
+				return fmt.Errorf("daily evaluation of %s: %w", day.Format(time.DateOnly), err)
+			}
 			dr, err := daily.Evaluate(ctx, day, wh, pub, dcfg)
 			if err != nil {
 				return fmt.Errorf("daily evaluation of %s: %w", day.Format(time.DateOnly), err)

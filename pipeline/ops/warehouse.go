@@ -54,12 +54,21 @@ func (w *Warehouse) RecordWatermarks(ctx context.Context, topic string, marks []
 	return w.timed("partition_watermarks", func() error { return w.Warehouse.RecordWatermarks(ctx, topic, marks) })
 }
 
-// RefreshDaily implements consumers.FactStore.
-func (w *Warehouse) RefreshDaily(ctx context.Context, keys []warehouse.DayKey, rules warehouse.DailyRules) error {
-	if len(keys) == 0 {
-		return w.Warehouse.RefreshDaily(ctx, keys, rules)
-	}
-	return w.timed("subscriber_daily", func() error { return w.Warehouse.RefreshDaily(ctx, keys, rules) })
+// InsertPendingDays implements consumers.FactStore.
+func (w *Warehouse) InsertPendingDays(ctx context.Context, topic string, days []warehouse.PendingDay) error {
+	return w.timed("subscriber_daily_pending", func() error { return w.Warehouse.InsertPendingDays(ctx, topic, days) })
+}
+
+// RefreshPendingDaily recomputes the pending subscriber-days
+// (warehouse.RefreshPendingDaily), timed as a write of subscriber_daily.
+func (w *Warehouse) RefreshPendingDaily(ctx context.Context, rules warehouse.DailyRules) (warehouse.PendingRefresh, error) {
+	var res warehouse.PendingRefresh
+	err := w.timed("subscriber_daily", func() error {
+		var err error
+		res, err = w.Warehouse.RefreshPendingDaily(ctx, rules)
+		return err
+	})
+	return res, err
 }
 
 // RefreshSubscribers implements consumers.FactStore.

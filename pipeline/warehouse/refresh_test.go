@@ -2,6 +2,7 @@ package warehouse_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -66,5 +67,104 @@ func TestRefreshDailyAcrossDaysAndMonths(t *testing.T) {
 		if got[k] != n {
 			t.Errorf("%s: %d calls, want %d (all rows %v)", k, got[k], n, got)
 		}
+	}
+}
+
+// TestRefreshPendingDaily: the refresh recomputes the subscriber-days of the
+// pending rows beyond each partition's mark and moves the marks, so the
+// next refresh reads only what came after; rows a replay writes again at or
+// below a mark are not read again, and each topic partition has its own
+// mark.
+func TestRefreshPendingDaily(t *testing.T) {
+	wh, conn, db := openWarehouse(t)
+	ctx := context.Background()
+	rules := warehouse.DailyRules{HomeNetwork: "CMCC"}
+	var next int64
+	store := func(partition int32, msisdn, day string, n int) []warehouse.PendingDay {
+		var rows []warehouse.CDRRow
+		var days []warehouse.PendingDay
+		for i := 0; i < n; i++ {
+			next++
+			start := date(day).Add(time.Duration(next) * time.Minute)
+			rows = append(rows, warehouse.CDRRow{
+				CDR: schemas.CDR{EventID: fmt.Sprintf("e%d", next), MSISDN: msisdn, Peer: "13900000000",
+					Direction: schemas.DirectionMO, StartTime: start, DurationS: 60},
+				Network: "CMCC", Day: date(day), Provenance: warehouse.Provenance{Partition: partition, Offset: next},
+			})
+			days = append(days, warehouse.PendingDay{DayKey: warehouse.DayKey{MSISDN: msisdn, Day: date(day)}, Partition: partition, Offset: next})
+		}
+		if err := wh.InsertCDR(ctx, rows); err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.InsertPendingDays(ctx, "p.cdr.voice", days); err != nil {
+			t.Fatal(err)
+		}
+		return days
+	}
+	calls := func() map[string]uint64 {
+		got := map[string]uint64{}
+		r, err := conn.Query(ctx, "SELECT msisdn, toString(day), calls FROM "+db+".subscriber_daily FINAL")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		for r.Next() {
+			var msisdn, day string
+			var n uint64
+			if err := r.Scan(&msisdn, &day, &n); err != nil {
+				t.Fatal(err)
+			}
+			got[msisdn+" "+day] = n
+		}
+		return got
+	}
+	refresh := func(wantDays int) {
+		t.Helper()
+		res, err := wh.RefreshPendingDaily(ctx, rules)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Days != wantDays {
+			t.Errorf("refresh recomputed %d subscriber-days, want %d", res.Days, wantDays)
+		}
+		if n, err := wh.PendingDays(ctx); err != nil || n != 0 {
+			t.Errorf("after the refresh %d pending rows (err %v), want 0", n, err)
+		}
+	}
+
+	store(0, "13800000001", "2026-11-20", 2)
+	store(1, "13800000002", "2026-11-20", 1)
+	if n, err := wh.PendingDays(ctx); err != nil || n != 3 {
+		t.Fatalf("%d pending rows (err %v), want 3", n, err)
+	}
+	refresh(2)
+	if got := calls(); got["13800000001 2026-11-20"] != 2 || got["13800000002 2026-11-20"] != 1 || len(got) != 2 {
+		t.Fatalf("after the first refresh subscriber_daily has %v", got)
+	}
+
+	// Later facts on partition 0 only: the next refresh reads them alone.
+	store(0, "13800000001", "2026-11-20", 1)
+	store(0, "13800000003", "2026-11-21", 1)
+	refresh(2)
+	if got := calls(); got["13800000001 2026-11-20"] != 3 || got["13800000003 2026-11-21"] != 1 || len(got) != 3 {
+		t.Fatalf("after the second refresh subscriber_daily has %v", got)
+	}
+
+	// A replay of the first batch writes its pending rows again, at or
+	// below the mark: nothing to recompute, the facts are counted once.
+	if err := wh.InsertPendingDays(ctx, "p.cdr.voice", []warehouse.PendingDay{
+		{DayKey: warehouse.DayKey{MSISDN: "13800000001", Day: date("2026-11-20")}, Partition: 0, Offset: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	refresh(0)
+
+	// Another topic's partition 0 has its own mark.
+	if err := wh.InsertPendingDays(ctx, "p.billing.events", []warehouse.PendingDay{
+		{DayKey: warehouse.DayKey{MSISDN: "13800000002", Day: date("2026-11-20")}, Partition: 0, Offset: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	refresh(1)
+	if got := calls(); got["13800000001 2026-11-20"] != 3 || got["13800000002 2026-11-20"] != 1 || len(got) != 3 {
+		t.Fatalf("after the last refresh subscriber_daily has %v", got)
 	}
 }

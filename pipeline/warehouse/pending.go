@@ -1,0 +1,178 @@
+package warehouse
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// PendingDay is a subscriber-day a stored batch touched, with where its
+// latest fact of the batch came from: its subscriber_daily row waits in
+// subscriber_daily_pending for the refresh (RefreshPendingDaily).
+type PendingDay struct {
+	DayKey
+	Partition int32
+	Offset    int64
+}
+
+var pendingColumns = []string{"topic", "kafka_partition", "kafka_offset", "msisdn", "day", "recorded_at"}
+
+// InsertPendingDays records subscriber-days of topic whose facts are
+// stored, for the refresh to recompute. It must follow the insert of those
+// facts: the refresh that reads a pending row must find its facts.
+func (w *Warehouse) InsertPendingDays(ctx context.Context, topic string, days []PendingDay) error {
+	n := len(days)
+	topics, partitions, offsets := make([]string, n), make([]int32, n), make([]int64, n)
+	msisdns, dates, recorded := make([]string, n), make([]time.Time, n), make([]time.Time, n)
+	now := time.Now()
+	for i := range days {
+		d := &days[i]
+		topics[i], partitions[i], offsets[i], msisdns[i], dates[i], recorded[i] = topic, d.Partition, d.Offset, d.MSISDN, d.Day, now
+	}
+	return w.insertColumns(ctx, "subscriber_daily_pending", pendingColumns, n,
+		[]any{topics, partitions, offsets, msisdns, dates, recorded})
+}
+
+// PendingRefresh is what one RefreshPendingDaily did.
+type PendingRefresh struct {
+	Days       int // subscriber-days recomputed
+	Partitions int // topic partitions whose refresh mark moved
+	Duration   time.Duration
+}
+
+// refreshChunk bounds the subscriber-days of one recompute query, so that
+// the external table of keys and the query's memory stay small.
+const refreshChunk = 500_000
+
+// partitionKey names a topic partition in the refresh marks.
+type partitionKey struct {
+	topic     string
+	partition int32
+}
+
+// RefreshPendingDaily recomputes subscriber_daily for every pending
+// subscriber-day beyond the refresh marks, then moves the marks to the
+// highest offset it read per topic partition.
+//
+// Any number of refreshes may run at once, in this process or others (every
+// `churnwatch run` and `churnwatch daily`): a recompute is exact whenever it
+// runs, and a mark only ever covers rows the refresh that wrote it read and
+// recomputed. Rows written to a partition after the read carry higher
+// offsets than the mark, except the rows of a replayed batch, whose facts
+// were stored, and counted, before.
+func (w *Warehouse) RefreshPendingDaily(ctx context.Context, rules DailyRules) (PendingRefresh, error) {
+	start := time.Now()
+	marks, err := w.refreshMarks(ctx)
+	if err != nil {
+		return PendingRefresh{}, err
+	}
+	keys, read, err := w.pendingBeyond(ctx, marks)
+	if err != nil {
+		return PendingRefresh{}, err
+	}
+	for from := 0; from < len(keys); from += refreshChunk {
+		if err := w.RefreshDaily(ctx, keys[from:min(from+refreshChunk, len(keys))], rules); err != nil {
+			return PendingRefresh{}, err
+		}
+	}
+	if err := w.recordRefreshMarks(ctx, read); err != nil {
+		return PendingRefresh{}, err
+	}
+	return PendingRefresh{Days: len(keys), Partitions: len(read), Duration: time.Since(start)}, nil
+}
+
+// refreshMarks reads the highest refreshed offset of every topic partition.
+func (w *Warehouse) refreshMarks(ctx context.Context) (map[partitionKey]int64, error) {
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT topic, kafka_partition, max(kafka_offset)
+		FROM {db}.subscriber_daily_refreshed GROUP BY topic, kafka_partition`))
+	if err != nil {
+		return nil, fmt.Errorf("read the subscriber_daily refresh marks: %w", err)
+	}
+	defer rows.Close()
+	marks := map[partitionKey]int64{}
+	for rows.Next() {
+		var k partitionKey
+		var offset int64
+		if err := rows.Scan(&k.topic, &k.partition, &offset); err != nil {
+			return nil, fmt.Errorf("read the subscriber_daily refresh marks: %w", err)
+		}
+		marks[k] = offset
+	}
+	return marks, rows.Err()
+}
+
+// pendingBeyond reads the distinct subscriber-days of the pending rows
+// beyond marks, and the highest offset read per topic partition.
+func (w *Warehouse) pendingBeyond(ctx context.Context, marks map[partitionKey]int64) ([]DayKey, map[partitionKey]int64, error) {
+	beyond, args := beyondMarks(marks)
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT topic, kafka_partition, msisdn, day, max(kafka_offset)
+		FROM {db}.subscriber_daily_pending
+		WHERE `+beyond+`
+		GROUP BY topic, kafka_partition, msisdn, day`), args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the pending subscriber-days: %w", err)
+	}
+	defer rows.Close()
+	seen := map[DayKey]struct{}{}
+	var keys []DayKey
+	read := map[partitionKey]int64{}
+	for rows.Next() {
+		var k partitionKey
+		var d DayKey
+		var offset int64
+		if err := rows.Scan(&k.topic, &k.partition, &d.MSISDN, &d.Day, &offset); err != nil {
+			return nil, nil, fmt.Errorf("read the pending subscriber-days: %w", err)
+		}
+		if _, ok := seen[d]; !ok {
+			seen[d] = struct{}{}
+			keys = append(keys, d)
+		}
+		read[k] = max(read[k], offset)
+	}
+	return keys, read, rows.Err()
+}
+
+var refreshedColumns = []string{"topic", "kafka_partition", "kafka_offset", "refreshed_at"}
+
+func (w *Warehouse) recordRefreshMarks(ctx context.Context, read map[partitionKey]int64) error {
+	now := time.Now()
+	marks := make([][]any, 0, len(read))
+	for k, o := range read {
+		marks = append(marks, []any{k.topic, k.partition, o, now})
+	}
+	if err := w.insert(ctx, "subscriber_daily_refreshed", refreshedColumns, len(marks), func(i int) []any { return marks[i] }); err != nil {
+		return fmt.Errorf("record the subscriber_daily refresh marks: %w", err)
+	}
+	return nil
+}
+
+// PendingDays counts the pending rows beyond the refresh marks: the
+// subscriber-day deliveries whose recompute is still to come.
+func (w *Warehouse) PendingDays(ctx context.Context) (uint64, error) {
+	marks, err := w.refreshMarks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	beyond, args := beyondMarks(marks)
+	var n uint64
+	if err := w.conn.QueryRow(ctx, w.sql("SELECT count() FROM {db}.subscriber_daily_pending WHERE "+beyond), args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the pending subscriber-days: %w", err)
+	}
+	return n, nil
+}
+
+// beyondMarks is the condition, with its arguments, that keeps the pending
+// rows above their partition's mark. transform() maps each marked partition
+// to its mark, the others to -1; a partition's rows sort by offset, so the
+// server reads only their tail.
+func beyondMarks(marks map[partitionKey]int64) (string, []any) {
+	names, offsets := make([]string, 0, len(marks)), make([]int64, 0, len(marks))
+	for k, o := range marks {
+		names, offsets = append(names, fmt.Sprintf("%s/%d", k.topic, k.partition)), append(offsets, o)
+	}
+	if len(names) == 0 {
+		names, offsets = []string{""}, []int64{-1} // 18.16 refuses an empty array literal here
+	}
+	return "kafka_offset > transform(concat(topic, '/', toString(kafka_partition)), ?, CAST(? AS Array(Int64)), toInt64(-1))",
+		[]any{names, offsets}
+}
