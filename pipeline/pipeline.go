@@ -278,6 +278,12 @@ type pendingRefresher interface {
 	RefreshPendingDaily(ctx context.Context, rules warehouse.DailyRules) (warehouse.PendingRefresh, error)
 }
 
+// pendingKeeper also drops the pending rows already recomputed.
+type pendingKeeper interface {
+	pendingRefresher
+	DropRefreshedPending(ctx context.Context) (int, error)
+}
+
 // refreshDaily recomputes the pending subscriber-days every interval, so
 // that subscriber_daily (the workbench's usage by day) trails the facts by
 // about that much. A failed refresh is retried at the next tick: the
@@ -305,14 +311,20 @@ func refreshDaily(ctx context.Context, wh pendingRefresher, rules warehouse.Dail
 
 // PrepareDaily is what runs before every daily evaluation: the recompute of
 // the pending subscriber-days, so that the evaluation reads every fact
-// stored before it.
-func PrepareDaily(wh pendingRefresher, rules warehouse.DailyRules, log zerolog.Logger) func(context.Context) error {
+// stored before it, then the drop of the pending rows recorded before
+// yesterday and recomputed since (a failed drop is retried the next day).
+func PrepareDaily(wh pendingKeeper, rules warehouse.DailyRules, log zerolog.Logger) func(context.Context) error {
 	return func(ctx context.Context) error {
 		res, err := wh.RefreshPendingDaily(ctx, rules)
 		if err != nil {
 			return err
 		}
-		log.Info().Int("days", res.Days).Dur("took", res.Duration).Msg("pending subscriber-days recomputed for the daily evaluation")
+		dropped, err := wh.DropRefreshedPending(ctx)
+		if err != nil {
+			log.Warn().Err(err).Msg("old pending subscriber-days not dropped; the next daily evaluation tries again")
+		}
+		log.Info().Int("days", res.Days).Dur("took", res.Duration).Int("pending_days_dropped", dropped).
+			Msg("pending subscriber-days recomputed for the daily evaluation")
 		return nil
 	}
 }

@@ -227,6 +227,50 @@ func TestClusterMigrateWriteOneReadOther(t *testing.T) {
 		return err
 	})
 
+	// Pending subscriber-days written through ch1 are refreshed through
+	// ch2; a refreshed day recorded long ago is dropped on every server.
+	rules := DailyRules{HomeNetwork: "CMCC", HotlineNumbers: []string{"10086"}, CompetitorHotlines: []string{"10010"}}
+	if err := w1.InsertPendingDays(ctx, "p.cdr.voice", []PendingDay{{DayKey: keys[0], Partition: 0, Offset: 1},
+		{DayKey: keys[1], Partition: 0, Offset: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	old, err := w1.conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.subscriber_daily_pending (topic, kafka_partition, kafka_offset, msisdn, day, recorded_at)", db))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Append("p.cdr.voice", int32(0), int64(1), keys[0].MSISDN, day, time.Now().AddDate(0, 0, -3)); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Send(); err != nil {
+		t.Fatal(err)
+	}
+	pendingRows := func() error {
+		n, err := testenv.TryCount(w2.conn, fmt.Sprintf("SELECT count() FROM %s.subscriber_daily_pending", db))
+		if err == nil && n != 3 {
+			err = fmt.Errorf("subscriber_daily_pending on %s has %d rows, want 3", addr2, n)
+		}
+		return err
+	}
+	testenv.Eventually(t, 30*time.Second, pendingRows)
+	if res, err := w2.RefreshPendingDaily(ctx, rules); err != nil || res.Days != 2 {
+		t.Fatalf("RefreshPendingDaily through %s = %+v, %v; want 2 subscriber-days", addr2, res, err)
+	}
+	if n, err := w2.DropRefreshedPending(ctx); err != nil || n != 1 {
+		t.Fatalf("DropRefreshedPending through %s = %d, %v; want 1 day dropped", addr2, n, err)
+	}
+	testenv.Eventually(t, 30*time.Second, func() error {
+		for addr, w := range map[string]*Warehouse{addr1: w1, addr2: w2} {
+			n, err := testenv.TryCount(w.conn, fmt.Sprintf("SELECT count() FROM %s.subscriber_daily_pending_local", db))
+			if err == nil && n != 2 {
+				err = fmt.Errorf("subscriber_daily_pending_local on %s has %d rows, want the 2 of today", addr, n)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+
 	// Idempotent on the cluster: nothing to apply from the other server;
 	// with the log lost, every migration runs again (the guarded ADD
 	// COLUMN finds the column on every server) and nothing fails.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"churnwatch/schemas"
 )
 
 // PendingDay is a subscriber-day a stored batch touched, with where its
@@ -175,4 +177,49 @@ func beyondMarks(marks map[partitionKey]int64) (string, []any) {
 	}
 	return "kafka_offset > transform(concat(topic, '/', toString(kafka_partition)), ?, CAST(? AS Array(Int64)), toInt64(-1))",
 		[]any{names, offsets}
+}
+
+// DropRefreshedPending drops, from subscriber_daily_pending, the days of
+// rows recorded before yesterday (its partitions) whose rows are all at or
+// below the refresh marks, and returns how many it dropped. A day with a row
+// beyond a mark stays until a refresh covers it. It reads the older days
+// once; the daily evaluation calls it after its refresh.
+func (w *Warehouse) DropRefreshedPending(ctx context.Context) (int, error) {
+	marks, err := w.refreshMarks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	beyond, args := beyondMarks(marks)
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT toYYYYMMDD(recorded_at) AS recorded, countIf(`+beyond+`)
+		FROM {db}.subscriber_daily_pending WHERE recorded_at < toDateTime(yesterday())
+		GROUP BY recorded ORDER BY recorded`), args...)
+	if err != nil {
+		return 0, fmt.Errorf("read the refreshed days of subscriber_daily_pending: %w", err)
+	}
+	var done []uint32
+	for rows.Next() {
+		var day uint32
+		var left uint64
+		if err := rows.Scan(&day, &left); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("read the refreshed days of subscriber_daily_pending: %w", err)
+		}
+		if left == 0 {
+			done = append(done, day)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, err
+	}
+	table := w.db + ".subscriber_daily_pending"
+	if w.cluster != "" {
+		table = fmt.Sprintf("%s%s ON CLUSTER `%s`", table, schemas.LocalSuffix, w.cluster)
+	}
+	for i, day := range done {
+		if err := w.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", table, day)); err != nil {
+			return i, fmt.Errorf("drop the refreshed day %d of subscriber_daily_pending: %w", day, err)
+		}
+	}
+	return len(done), nil
 }

@@ -168,3 +168,48 @@ func TestRefreshPendingDaily(t *testing.T) {
 		t.Fatalf("after the last refresh subscriber_daily has %v", got)
 	}
 }
+
+// TestDropRefreshedPending: the days of subscriber_daily_pending recorded
+// before yesterday go once every row of theirs is at or below its mark; a
+// day with a row beyond a mark stays, and so do yesterday and today.
+func TestDropRefreshedPending(t *testing.T) {
+	wh, conn, db := openWarehouse(t)
+	ctx := context.Background()
+	now := time.Now()
+	record := func(offset int64, daysAgo int) {
+		t.Helper()
+		batch, err := conn.PrepareBatch(ctx, "INSERT INTO "+db+".subscriber_daily_pending (topic, kafka_partition, kafka_offset, msisdn, day, recorded_at)")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Append("p.cdr.voice", int32(0), offset, "13800000001", date("2026-11-20"), now.AddDate(0, 0, -daysAgo)); err != nil {
+			t.Fatal(err)
+		}
+		if err := batch.Send(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	record(1, 3)
+	record(2, 3)
+	record(3, 4)
+	record(4, 1)
+	if _, err := wh.RefreshPendingDaily(ctx, warehouse.DailyRules{HomeNetwork: "CMCC"}); err != nil {
+		t.Fatal(err)
+	}
+	record(5, 4) // recorded long ago, beyond the mark (4)
+	record(6, 0)
+	n, err := wh.DropRefreshedPending(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("dropped %d days, want 1 (three days ago)", n)
+	}
+	var offsets []int64
+	if err := conn.QueryRow(ctx, "SELECT groupArray(kafka_offset) FROM (SELECT kafka_offset FROM "+db+".subscriber_daily_pending ORDER BY kafka_offset)").Scan(&offsets); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(offsets) != "[3 4 5 6]" {
+		t.Errorf("left the rows of offsets %v, want [3 4 5 6]", offsets)
+	}
+}
