@@ -190,53 +190,70 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 // previous one read, and each recompute reads cdr FINAL.
 func thenPendingDays[R any](topic string, d Deps, store func(context.Context, []R) error,
 	key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) func(context.Context, []R) error {
+	days := newPendingDays(key) // the consumer's storer is its only caller
 	return func(ctx context.Context, rows []R) error {
 		if err := store(ctx, rows); err != nil {
 			return err
 		}
-		return d.Store.InsertPendingDays(ctx, topic, pendingDays(rows, key))
+		return d.Store.InsertPendingDays(ctx, topic, days.gather(rows))
 	}
 }
 
-// pendingDays gathers the distinct subscriber-days of rows per partition,
-// each with its highest offset. Nearly every row touches a day already
-// there, so the lookup is the cost: a normalised MSISDN (11 digits) and its
-// day pack into one integer key.
-func pendingDays[R any](rows []R, key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) []warehouse.PendingDay {
-	type packedKey struct {
-		partition int32
-		day       uint64
-	}
-	type otherKey struct {
-		partition int32
-		day       warehouse.DayKey
-	}
-	packed, other := map[packedKey]int{}, map[otherKey]int{}
-	var days []warehouse.PendingDay
+// pendingDays gathers the distinct subscriber-days of a batch per
+// partition, each with its highest offset. Nearly every row touches a day
+// already there, so the lookup is the cost: a normalised MSISDN (11 digits),
+// its day and the partition pack into one integer key, and the maps and the
+// list keep their room from one batch to the next.
+type pendingDays[R any] struct {
+	key    func(*R) (warehouse.DayKey, warehouse.Provenance, bool)
+	packed map[uint64]int       // index in days
+	other  map[partitionDay]int // what does not pack
+	days   []warehouse.PendingDay
+}
+
+type partitionDay struct {
+	partition int32
+	day       warehouse.DayKey
+}
+
+// partitionBits is what a packed key leaves for the partition: packDayKey
+// needs 54 bits (37 for 11 digits, 17 for the day).
+const partitionBits = 10
+
+func newPendingDays[R any](key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) *pendingDays[R] {
+	return &pendingDays[R]{key: key, packed: map[uint64]int{}, other: map[partitionDay]int{}}
+}
+
+// gather returns the subscriber-days of rows; the slice is valid until the
+// next call.
+func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
+	clear(p.packed)
+	clear(p.other)
+	p.days = p.days[:0]
 	for i := range rows {
-		k, prov, ok := key(&rows[i])
+		k, prov, ok := p.key(&rows[i])
 		if !ok {
 			continue
 		}
 		at, seen := 0, false
-		if p, ok := packDayKey(k); ok {
-			pk := packedKey{prov.Partition, p}
-			if at, seen = packed[pk]; !seen {
-				packed[pk] = len(days)
+		if day, ok := packDayKey(k); ok && prov.Partition >= 0 && prov.Partition < 1<<partitionBits {
+			key := uint64(prov.Partition)<<(64-partitionBits) | day
+			if at, seen = p.packed[key]; !seen {
+				p.packed[key] = len(p.days)
 			}
 		} else {
-			ok := otherKey{prov.Partition, k}
-			if at, seen = other[ok]; !seen {
-				other[ok] = len(days)
+			key := partitionDay{prov.Partition, k}
+			if at, seen = p.other[key]; !seen {
+				p.other[key] = len(p.days)
 			}
 		}
 		if !seen {
-			days = append(days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
-		} else if prov.Offset > days[at].Offset {
-			days[at].Offset = prov.Offset
+			p.days = append(p.days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
+		} else if prov.Offset > p.days[at].Offset {
+			p.days[at].Offset = prov.Offset
 		}
 	}
-	return days
+	return p.days
 }
 
 // dayBits holds a day number (days since 1970): enough until the year 2328.
