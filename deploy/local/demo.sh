@@ -15,6 +15,9 @@ seconds=${CHURNWATCH_DEMO_SECONDS:-0}
 mkdir -p "$logs"
 export CHURNWATCH_BROKER_DATA_DIR=${CHURNWATCH_BROKER_DATA_DIR:-$state/broker}
 export CHURNWATCH_LOG_FORMAT=${CHURNWATCH_LOG_FORMAT:-console}
+# subscriber_daily is recomputed every refresh_interval (1 min by default); the demo shows its
+# rows within seconds.
+export CHURNWATCH_REFRESH_INTERVAL=${CHURNWATCH_REFRESH_INTERVAL:-2s}
 
 [[ -x $bin ]] || { echo "demo: $bin not found: run 'make build' first" >&2; exit 1; }
 ch() { "$repo/deploy/local/clickhouse.sh" client "$@"; }
