@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -153,6 +154,37 @@ type ClickHouse struct {
 	// migrate then creates replicated local tables and Distributed tables ON
 	// CLUSTER (docs/cluster.md). Empty means a single server.
 	Cluster string `yaml:"cluster"`
+	// Compression of the blocks sent to ClickHouse: lz4, none, or auto
+	// (the default): none when Addr is a loopback address, where
+	// compressing costs CPU and saves nothing, else lz4.
+	Compression string `yaml:"compression"`
+}
+
+// The values of clickhouse.compression.
+const (
+	CompressionAuto = "auto"
+	CompressionLZ4  = "lz4"
+	CompressionNone = "none"
+)
+
+// Compressed reports whether blocks sent to ClickHouse are compressed
+// (lz4), resolving auto by the address.
+func (c ClickHouse) Compressed() bool {
+	switch c.Compression {
+	case CompressionLZ4:
+		return true
+	case CompressionNone:
+		return false
+	}
+	host, _, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		host = c.Addr
+	}
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }
 
 // HTTP configures the HTTP endpoints (metrics, health, dashboard).
@@ -253,7 +285,7 @@ type Log struct {
 func Default() Config {
 	return Config{
 		Kafka:      Kafka{Brokers: []string{DefaultBroker}, GroupID: DefaultGroupID, StartOffset: DefaultStartOffset},
-		ClickHouse: ClickHouse{Addr: DefaultClickHouseAddr, Database: DefaultDatabase, User: DefaultClickHouseUser},
+		ClickHouse: ClickHouse{Addr: DefaultClickHouseAddr, Database: DefaultDatabase, User: DefaultClickHouseUser, Compression: CompressionAuto},
 		HTTP:       HTTP{Addr: DefaultHTTPAddr},
 		Topics: Topics{CDR: TopicCDR, Billing: TopicBilling, CRM: TopicCRM, TaskUpdates: TopicTaskUpdates,
 			Warnings: TopicWarnings, Tasks: TopicTasks},
@@ -432,6 +464,7 @@ func envStrings(cfg *Config) map[string]*string {
 		"CHURNWATCH_CLICKHOUSE_DATABASE":        &cfg.ClickHouse.Database,
 		"CHURNWATCH_CLICKHOUSE_USER":            &cfg.ClickHouse.User,
 		"CHURNWATCH_CLICKHOUSE_CLUSTER":         &cfg.ClickHouse.Cluster,
+		"CHURNWATCH_CLICKHOUSE_COMPRESSION":     &cfg.ClickHouse.Compression,
 		"CHURNWATCH_CLICKHOUSE_TLS_CA_FILE":     &cfg.ClickHouse.TLS.CAFile,
 		"CHURNWATCH_CLICKHOUSE_TLS_CERT_FILE":   &cfg.ClickHouse.TLS.CertFile,
 		"CHURNWATCH_CLICKHOUSE_TLS_KEY_FILE":    &cfg.ClickHouse.TLS.KeyFile,
@@ -608,6 +641,9 @@ func (c Config) Validate() error {
 	}
 	if !schemas.ValidDatabaseName(c.ClickHouse.Database) {
 		add("clickhouse.database %q: use letters, digits and underscores, starting with a letter", c.ClickHouse.Database)
+	}
+	if !slices.Contains([]string{CompressionAuto, CompressionLZ4, CompressionNone}, c.ClickHouse.Compression) {
+		add("clickhouse.compression %q: want auto (none on a loopback address, else lz4), lz4 or none", c.ClickHouse.Compression)
 	}
 	if c.ClickHouse.Cluster != "" && !schemas.ValidClusterName(c.ClickHouse.Cluster) {
 		add("clickhouse.cluster %q: use letters, digits, '_', '.' and '-' (a cluster of the servers' remote_servers)", c.ClickHouse.Cluster)

@@ -84,6 +84,7 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 		{"bad refresh duration", "", map[string]string{"CHURNWATCH_REFRESH_INTERVAL": "later"}, "CHURNWATCH_REFRESH_INTERVAL"},
 		{"refresh too long", "ingest:\n  refresh_interval: 25h\n", nil, "want a positive duration up to 24h"},
 		{"refresh zero", "ingest:\n  refresh_interval: 0s\n", nil, "want a positive duration up to 24h"},
+		{"bad compression", "", map[string]string{"CHURNWATCH_CLICKHOUSE_COMPRESSION": "zstd"}, "clickhouse.compression \"zstd\": want auto"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -94,5 +95,32 @@ func TestErrorsSayWhatToFix(t *testing.T) {
 				t.Errorf("case %d: error %v, want it to mention %q", i, err, tt.want)
 			}
 		})
+	}
+}
+
+// TestClickHouseCompression: auto compresses blocks except to a loopback
+// address; lz4 and none are taken as they are.
+func TestClickHouseCompression(t *testing.T) {
+	tests := []struct {
+		compression, addr string
+		want              bool
+	}{
+		{"auto", "127.0.0.1:9000", false},
+		{"auto", "127.0.0.2:19000", false},
+		{"auto", "localhost:9000", false},
+		{"auto", "[::1]:9000", false},
+		{"auto", "10.0.0.5:9000", true},
+		{"auto", "clickhouse.example:9440", true},
+		{"", "127.0.0.1:9000", false},
+		{"lz4", "127.0.0.1:9000", true},
+		{"none", "10.0.0.5:9000", false},
+	}
+	for _, tt := range tests {
+		if got := (ClickHouse{Addr: tt.addr, Compression: tt.compression}).Compressed(); got != tt.want {
+			t.Errorf("compression %q to %s: compressed %v, want %v", tt.compression, tt.addr, got, tt.want)
+		}
+	}
+	if Default().ClickHouse.Compression != CompressionAuto {
+		t.Errorf("default clickhouse.compression %q, want auto", Default().ClickHouse.Compression)
 	}
 }

@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
 )
@@ -75,4 +79,42 @@ func fmtRow(fields ...any) string {
 		parts[i] = fmt.Sprint(f)
 	}
 	return strings.Join(parts, " ")
+}
+
+// TestCompressionBothWays: blocks reach the server and come back whole
+// with lz4 (what a remote server gets by default) and without compression
+// (what a loopback address gets by default, as in every other test here).
+func TestCompressionBothWays(t *testing.T) {
+	for _, method := range []string{config.CompressionLZ4, config.CompressionNone} {
+		t.Run(method, func(t *testing.T) {
+			ch, _ := testenv.ClickHouse(t)
+			ch.Compression = method
+			ctx := context.Background()
+			wh, err := warehouse.Open(ctx, ch, zerolog.Nop())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer wh.Close()
+			if _, err := wh.Migrate(ctx); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+			rows := make([]warehouse.CDRRow, 5000)
+			for i := range rows {
+				at := start.Add(time.Duration(i) * time.Second)
+				rows[i] = warehouse.CDRRow{CDR: schemas.CDR{EventID: fmt.Sprintf("z-%d", i), MSISDN: "13800000001", Peer: "13900000000",
+					Direction: schemas.DirectionMO, StartTime: at, DurationS: int64(i)}, Network: schemas.NetworkCMCC, Day: warehouse.LocalDay(at, time.UTC)}
+			}
+			if err := wh.InsertCDR(ctx, rows); err != nil {
+				t.Fatal(err)
+			}
+			var n, sum uint64
+			if err := wh.Conn().QueryRow(ctx, "SELECT count(), sum(duration_s) FROM "+ch.Database+".cdr").Scan(&n, &sum); err != nil {
+				t.Fatal(err)
+			}
+			if n != 5000 || sum != 4999*5000/2 {
+				t.Errorf("%s: %d rows, durations summing to %d; want 5000 and %d", method, n, sum, 4999*5000/2)
+			}
+		})
+	}
 }

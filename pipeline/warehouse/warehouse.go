@@ -55,7 +55,7 @@ func Open(ctx context.Context, cfg config.ClickHouse, log zerolog.Logger) (*Ware
 		MaxOpenConns:    8,
 		MaxIdleConns:    4,
 		ConnMaxLifetime: time.Hour,
-		Compression:     &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
+		Compression:     compression(cfg),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("clickhouse at %s: %w", cfg.Addr, err)
@@ -124,6 +124,14 @@ func refusal(cfg config.ClickHouse, err error) error {
 			"use its secure native port (tcp_port_secure, usually 9440), or set CHURNWATCH_CLICKHOUSE_TLS_ENABLED=false"}
 	}
 	return err
+}
+
+// compression is how blocks travel to the server (config.ClickHouse.Compressed).
+func compression(cfg config.ClickHouse) *clickhouse.Compression {
+	if cfg.Compressed() {
+		return &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	}
+	return &clickhouse.Compression{Method: clickhouse.CompressionNone}
 }
 
 // Ping checks that the server answers.
