@@ -323,7 +323,7 @@ func PrepareDaily(wh pendingKeeper, rules warehouse.DailyRules, log zerolog.Logg
 		if err != nil {
 			log.Warn().Err(err).Msg("old pending subscriber-days not dropped; the next daily evaluation tries again")
 		}
-		log.Info().Int("days", res.Days).Dur("took", res.Duration).Int("pending_days_dropped", dropped).
+		log.Info().Int("days", res.Days).Int("rounds", res.Rounds).Dur("took", res.Duration).Int("pending_days_dropped", dropped).
 			Msg("pending subscriber-days recomputed for the daily evaluation")
 		return nil
 	}

@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"churnwatch/schemas"
@@ -39,12 +40,18 @@ func (w *Warehouse) InsertPendingDays(ctx context.Context, topic string, days []
 type PendingRefresh struct {
 	Days       int // subscriber-days recomputed
 	Partitions int // topic partitions whose refresh mark moved
+	Rounds     int // reads of at most pendingRound pending rows
 	Duration   time.Duration
 }
 
 // refreshChunk bounds the subscriber-days of one recompute query, so that
 // the external table of keys and the query's memory stay small.
 const refreshChunk = 500_000
+
+// pendingRound bounds the pending rows one round of a refresh reads, so that
+// a long backlog (a stopped refresher, a day of facts before a daily
+// evaluation) is recomputed in rounds instead of held in memory at once.
+const pendingRound = 1_000_000
 
 // partitionKey names a topic partition in the refresh marks.
 type partitionKey struct {
@@ -53,34 +60,55 @@ type partitionKey struct {
 }
 
 // RefreshPendingDaily recomputes subscriber_daily for every pending
-// subscriber-day beyond the refresh marks, then moves the marks to the
-// highest offset it read per topic partition.
+// subscriber-day beyond the refresh marks, in rounds of at most
+// pendingRound rows taken in offset order per topic partition: each round
+// recomputes the days it read, then moves the marks to the highest offset
+// it read per topic partition.
 //
 // Any number of refreshes may run at once, in this process or others (every
 // `churnwatch run` and `churnwatch daily`): a recompute is exact whenever it
 // runs, and a mark only ever covers rows the refresh that wrote it read and
 // recomputed. Rows written to a partition after the read carry higher
 // offsets than the mark, except the rows of a replayed batch, whose facts
-// were stored, and counted, before.
+// were stored, and counted, before. A round that stops between two rows of
+// one offset leaves nothing behind: an offset is one message, of one
+// subscriber-day, so rows with the same offset are copies from replays.
 func (w *Warehouse) RefreshPendingDaily(ctx context.Context, rules DailyRules) (PendingRefresh, error) {
+	return w.refreshPending(ctx, rules, pendingRound)
+}
+
+func (w *Warehouse) refreshPending(ctx context.Context, rules DailyRules, round int) (PendingRefresh, error) {
 	start := time.Now()
-	marks, err := w.refreshMarks(ctx)
-	if err != nil {
-		return PendingRefresh{}, err
-	}
-	keys, read, err := w.pendingBeyond(ctx, marks)
-	if err != nil {
-		return PendingRefresh{}, err
-	}
-	for from := 0; from < len(keys); from += refreshChunk {
-		if err := w.RefreshDaily(ctx, keys[from:min(from+refreshChunk, len(keys))], rules); err != nil {
-			return PendingRefresh{}, err
+	var res PendingRefresh
+	moved := map[partitionKey]bool{}
+	for {
+		marks, err := w.refreshMarks(ctx)
+		if err != nil {
+			return res, err
+		}
+		keys, read, rows, err := w.pendingBeyond(ctx, marks, round)
+		if err != nil {
+			return res, err
+		}
+		for from := 0; from < len(keys); from += refreshChunk {
+			if err := w.RefreshDaily(ctx, keys[from:min(from+refreshChunk, len(keys))], rules); err != nil {
+				return res, err
+			}
+		}
+		if err := w.recordRefreshMarks(ctx, read); err != nil {
+			return res, err
+		}
+		res.Days += len(keys)
+		res.Rounds++
+		for k := range read {
+			moved[k] = true
+		}
+		if rows < round {
+			break
 		}
 	}
-	if err := w.recordRefreshMarks(ctx, read); err != nil {
-		return PendingRefresh{}, err
-	}
-	return PendingRefresh{Days: len(keys), Partitions: len(read), Duration: time.Since(start)}, nil
+	res.Partitions, res.Duration = len(moved), time.Since(start)
+	return res, nil
 }
 
 // refreshMarks reads the highest refreshed offset of every topic partition.
@@ -103,35 +131,47 @@ func (w *Warehouse) refreshMarks(ctx context.Context) (map[partitionKey]int64, e
 	return marks, rows.Err()
 }
 
-// pendingBeyond reads the distinct subscriber-days of the pending rows
-// beyond marks, and the highest offset read per topic partition.
-func (w *Warehouse) pendingBeyond(ctx context.Context, marks map[partitionKey]int64) ([]DayKey, map[partitionKey]int64, error) {
+// pendingBeyond reads at most limit pending rows beyond marks, the first by
+// topic, partition and offset, and returns their distinct subscriber-days,
+// the highest offset read per topic partition and how many rows it read.
+func (w *Warehouse) pendingBeyond(ctx context.Context, marks map[partitionKey]int64, limit int) ([]DayKey, map[partitionKey]int64, int, error) {
 	beyond, args := beyondMarks(marks)
-	rows, err := w.conn.Query(ctx, w.sql(`SELECT topic, kafka_partition, msisdn, day, max(kafka_offset)
+	rows, err := w.conn.Query(ctx, w.sql(`SELECT topic, kafka_partition, kafka_offset, msisdn, day
 		FROM {db}.subscriber_daily_pending
 		WHERE `+beyond+`
-		GROUP BY topic, kafka_partition, msisdn, day`), args...)
+		ORDER BY topic, kafka_partition, kafka_offset
+		LIMIT `+strconv.Itoa(limit)), args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read the pending subscriber-days: %w", err)
+		return nil, nil, 0, fmt.Errorf("read the pending subscriber-days: %w", err)
 	}
 	defer rows.Close()
+	type pendingRow struct {
+		at     partitionKey
+		offset int64
+		day    DayKey
+	}
+	var all []pendingRow
+	for rows.Next() {
+		var r pendingRow
+		if err := rows.Scan(&r.at.topic, &r.at.partition, &r.offset, &r.day.MSISDN, &r.day.Day); err != nil {
+			return nil, nil, 0, fmt.Errorf("read the pending subscriber-days: %w", err)
+		}
+		all = append(all, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, 0, fmt.Errorf("read the pending subscriber-days: %w", err)
+	}
 	seen := map[DayKey]struct{}{}
 	var keys []DayKey
 	read := map[partitionKey]int64{}
-	for rows.Next() {
-		var k partitionKey
-		var d DayKey
-		var offset int64
-		if err := rows.Scan(&k.topic, &k.partition, &d.MSISDN, &d.Day, &offset); err != nil {
-			return nil, nil, fmt.Errorf("read the pending subscriber-days: %w", err)
+	for _, r := range all {
+		if _, ok := seen[r.day]; !ok {
+			seen[r.day] = struct{}{}
+			keys = append(keys, r.day)
 		}
-		if _, ok := seen[d]; !ok {
-			seen[d] = struct{}{}
-			keys = append(keys, d)
-		}
-		read[k] = max(read[k], offset)
+		read[r.at] = max(read[r.at], r.offset)
 	}
-	return keys, read, rows.Err()
+	return keys, read, len(all), nil
 }
 
 var refreshedColumns = []string{"topic", "kafka_partition", "kafka_offset", "refreshed_at"}
