@@ -11,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"churnwatch/pipeline/broker"
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
@@ -23,19 +25,9 @@ import (
 // summary counts what fired, the warnings land in ClickHouse and on the
 // prefixed warnings topic, and a second run changes nothing in the table.
 func TestDailyCommand(t *testing.T) {
-	ch, conn := testenv.ClickHouse(t)
-	topics := config.Default().Topics
-	topics.Prefix = "d" + testenv.Suffix() + "."
-	b := testenv.Broker(t, 2, topics.All()...)
+	d := newDailyEnv(t, "d")
+	ch, conn, topics, env := d.ch, d.conn, d.topics, d.env
 	ctx := context.Background()
-	wh, err := warehouse.Open(ctx, ch, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wh.Close()
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 
 	// 2025-06-15 is the day. 13700000001 made 4 calls a day for four weeks
 	// and none on it; 13700000002 has a birthday on the 17th; 13700000003
@@ -61,12 +53,6 @@ func TestDailyCommand(t *testing.T) {
 	must(t, profiles.Append("13700000003", "1990-06-19", "gold", "active", uint64(1)))
 	must(t, profiles.Send())
 
-	env := []string{
-		"CHURNWATCH_KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","),
-		"CHURNWATCH_CLICKHOUSE_ADDR=" + ch.Addr,
-		"CHURNWATCH_CLICKHOUSE_DATABASE=" + ch.Database,
-		"CHURNWATCH_TOPIC_PREFIX=" + topics.Prefix,
-	}
 	summary := regexp.MustCompile(`(?m)^  (\w+) +(\d+)  \S+$`)
 	counts := func(out string) map[string]string {
 		got := map[string]string{}
@@ -116,7 +102,7 @@ func TestDailyCommand(t *testing.T) {
 		t.Errorf("warnings table:\n%s", strings.Join(first, "\n"))
 	}
 	var onTopic []string
-	for _, m := range testenv.ReadAll(t, b.Addrs(), topics.Name(config.TopicWarnings)) {
+	for _, m := range testenv.ReadAll(t, d.b.Addrs(), topics.Name(config.TopicWarnings)) {
 		var w schemas.Warning
 		must(t, json.Unmarshal(m.Value, &w))
 		onTopic = append(onTopic, fmt.Sprintf("%s %s", w.MSISDN, w.Signal))
@@ -140,19 +126,9 @@ func TestDailyCommand(t *testing.T) {
 // facts are stored but whose subscriber_daily rows were never recomputed is
 // evaluated on them: four calls a day for four weeks, none on the day.
 func TestDailyCommandRefreshesPendingDays(t *testing.T) {
-	ch, conn := testenv.ClickHouse(t)
-	topics := config.Default().Topics
-	topics.Prefix = "dp" + testenv.Suffix() + "."
-	b := testenv.Broker(t, 2, topics.All()...)
+	d := newDailyEnv(t, "dp")
+	ch, conn, topics, wh, env := d.ch, d.conn, d.topics, d.wh, d.env
 	ctx := context.Background()
-	wh, err := warehouse.Open(ctx, ch, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer wh.Close()
-	if _, err := wh.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	loc, _ := time.LoadLocation("Asia/Shanghai")
 	day := time.Date(2025, 6, 15, 0, 0, 0, 0, time.UTC)
 	var rows []warehouse.CDRRow
@@ -171,12 +147,6 @@ func TestDailyCommandRefreshesPendingDays(t *testing.T) {
 	must(t, wh.InsertCDR(ctx, rows))
 	must(t, wh.InsertPendingDays(ctx, topics.Name(config.TopicCDR), pending))
 
-	env := []string{
-		"CHURNWATCH_KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","),
-		"CHURNWATCH_CLICKHOUSE_ADDR=" + ch.Addr,
-		"CHURNWATCH_CLICKHOUSE_DATABASE=" + ch.Database,
-		"CHURNWATCH_TOPIC_PREFIX=" + topics.Prefix,
-	}
 	out, code := runCmd(t, env, "daily", "--date", "2025-06-15")
 	if code != 0 {
 		t.Fatalf("daily: exit %d\n%s", code, out)
@@ -190,6 +160,40 @@ func TestDailyCommandRefreshesPendingDays(t *testing.T) {
 	if n, err := wh.PendingDays(ctx); err != nil || n != 0 {
 		t.Errorf("%d subscriber-days still pending (err %v), want 0", n, err)
 	}
+}
+
+// dailyEnv is what a test of `churnwatch daily` runs against: a migrated
+// scratch database, a broker with the prefixed topics, and the environment
+// that points the command at both.
+type dailyEnv struct {
+	ch     config.ClickHouse
+	conn   driver.Conn
+	topics config.Topics
+	wh     *warehouse.Warehouse
+	b      *broker.Broker
+	env    []string
+}
+
+func newDailyEnv(t *testing.T, prefix string) dailyEnv {
+	t.Helper()
+	ch, conn := testenv.ClickHouse(t)
+	topics := config.Default().Topics
+	topics.Prefix = prefix + testenv.Suffix() + "."
+	b := testenv.Broker(t, 2, topics.All()...)
+	wh, err := warehouse.Open(context.Background(), ch, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wh.Close() })
+	if _, err := wh.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return dailyEnv{ch: ch, conn: conn, topics: topics, wh: wh, b: b, env: []string{
+		"CHURNWATCH_KAFKA_BROKERS=" + strings.Join(b.Addrs(), ","),
+		"CHURNWATCH_CLICKHOUSE_ADDR=" + ch.Addr,
+		"CHURNWATCH_CLICKHOUSE_DATABASE=" + ch.Database,
+		"CHURNWATCH_TOPIC_PREFIX=" + topics.Prefix,
+	}}
 }
 
 func must(t *testing.T, err error) {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
 )
@@ -44,20 +46,7 @@ func TestRefreshDailyAcrossDaysAndMonths(t *testing.T) {
 	if err := wh.RefreshDaily(ctx, keys, warehouse.DailyRules{HomeNetwork: "CMCC"}); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]uint64{}
-	r, err := conn.Query(ctx, "SELECT msisdn, toString(day), calls FROM "+db+".subscriber_daily FINAL")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for r.Next() {
-		var msisdn, day string
-		var calls uint64
-		if err := r.Scan(&msisdn, &day, &calls); err != nil {
-			t.Fatal(err)
-		}
-		got[msisdn+" "+day] = calls
-	}
+	got := dailyCalls(t, conn, db)
 	want := map[string]uint64{"13800000001 2026-10-31": 1, "13800000001 2026-11-01": 2,
 		"13800000002 2026-11-15": 3, "13800000002 2026-11-30": 4}
 	if len(got) != len(want) {
@@ -101,23 +90,7 @@ func TestRefreshPendingDaily(t *testing.T) {
 		}
 		return days
 	}
-	calls := func() map[string]uint64 {
-		got := map[string]uint64{}
-		r, err := conn.Query(ctx, "SELECT msisdn, toString(day), calls FROM "+db+".subscriber_daily FINAL")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		for r.Next() {
-			var msisdn, day string
-			var n uint64
-			if err := r.Scan(&msisdn, &day, &n); err != nil {
-				t.Fatal(err)
-			}
-			got[msisdn+" "+day] = n
-		}
-		return got
-	}
+	calls := func() map[string]uint64 { return dailyCalls(t, conn, db) }
 	refresh := func(wantDays int) {
 		t.Helper()
 		res, err := wh.RefreshPendingDaily(ctx, rules)
@@ -212,4 +185,25 @@ func TestDropRefreshedPending(t *testing.T) {
 	if fmt.Sprint(offsets) != "[3 4 5 6]" {
 		t.Errorf("left the rows of offsets %v, want [3 4 5 6]", offsets)
 	}
+}
+
+// dailyCalls reads the calls of every subscriber-day in subscriber_daily,
+// keyed "msisdn day".
+func dailyCalls(t *testing.T, conn driver.Conn, db string) map[string]uint64 {
+	t.Helper()
+	got := map[string]uint64{}
+	r, err := conn.Query(context.Background(), "SELECT msisdn, toString(day), calls FROM "+db+".subscriber_daily FINAL")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for r.Next() {
+		var msisdn, day string
+		var n uint64
+		if err := r.Scan(&msisdn, &day, &n); err != nil {
+			t.Fatal(err)
+		}
+		got[msisdn+" "+day] = n
+	}
+	return got
 }
