@@ -60,3 +60,45 @@ func TestRefreshPendingInRounds(t *testing.T) {
 		t.Errorf("%d pending rows left (err %v), want 0", n, err)
 	}
 }
+
+// TestRefreshInParallelRanges: keys cut into ranges of MSISDNs, recomputed
+// side by side, each count the subscriber-days of their own range and
+// together every one: 30 subscribers over two days, 60 subscriber-days in
+// four ranges of 15.
+func TestRefreshInParallelRanges(t *testing.T) {
+	ch, conn := testenv.ClickHouse(t)
+	ctx := context.Background()
+	w, err := Open(ctx, ch, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := w.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var rows []CDRRow
+	var keys []DayKey
+	for i := 0; i < 30; i++ {
+		msisdn := fmt.Sprintf("139000000%02d", i)
+		for d := 0; d < 2; d++ {
+			day := time.Date(2026, 11, 20+d, 0, 0, 0, 0, time.UTC)
+			for c := 0; c <= d; c++ { // one call on the first day, two on the second
+				rows = append(rows, CDRRow{CDR: schemas.CDR{EventID: fmt.Sprintf("p%d-%d-%d", i, d, c), MSISDN: msisdn,
+					Peer: "13800000000", Direction: schemas.DirectionMO, StartTime: day.Add(time.Duration(c+1) * time.Hour),
+					DurationS: 60}, Network: "CMCC", Day: day})
+			}
+			keys = append(keys, DayKey{MSISDN: msisdn, Day: day})
+		}
+	}
+	if err := w.InsertCDR(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.refreshInParallel(ctx, keys, DailyRules{HomeNetwork: "CMCC"}, 7); err != nil {
+		t.Fatal(err)
+	}
+	for d, want := range map[string]uint64{"2026-11-20": 1, "2026-11-21": 2} {
+		if n := testenv.Count(t, conn, "SELECT count() FROM "+ch.Database+".subscriber_daily FINAL WHERE day = '"+d+"' AND calls = "+fmt.Sprint(want)); n != 30 {
+			t.Errorf("%s: %d subscribers with %d calls, want 30", d, n, want)
+		}
+	}
+}
