@@ -11,6 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
 )
@@ -30,6 +31,12 @@ func span(from, to string) warehouse.DayRange {
 func openWarehouse(t testing.TB) (*warehouse.Warehouse, driver.Conn, string) {
 	t.Helper()
 	ch, conn := testenv.ClickHouse(t)
+	return openWarehouseWith(t, ch), conn, ch.Database
+}
+
+// openWarehouseWith opens a warehouse with ch and applies the schema.
+func openWarehouseWith(t testing.TB, ch config.ClickHouse) *warehouse.Warehouse {
+	t.Helper()
 	wh, err := warehouse.Open(context.Background(), ch, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +45,7 @@ func openWarehouse(t testing.TB) (*warehouse.Warehouse, driver.Conn, string) {
 	if _, err := wh.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return wh, conn, ch.Database
+	return wh
 }
 
 type dailyFixture struct {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-
 	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
@@ -89,15 +87,8 @@ func TestCompressionBothWays(t *testing.T) {
 		t.Run(method, func(t *testing.T) {
 			ch, _ := testenv.ClickHouse(t)
 			ch.Compression = method
+			wh := openWarehouseWith(t, ch)
 			ctx := context.Background()
-			wh, err := warehouse.Open(ctx, ch, zerolog.Nop())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer wh.Close()
-			if _, err := wh.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
 			start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
 			rows := make([]warehouse.CDRRow, 5000)
 			for i := range rows {

@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/rs/zerolog"
 
+	"churnwatch/pipeline/config"
 	"churnwatch/pipeline/testenv"
 	"churnwatch/schemas"
 )
@@ -17,16 +19,8 @@ import (
 // none: every subscriber-day of the 23 pending rows (3 partitions, some
 // rows repeated by a replay) ends with its calls counted.
 func TestRefreshPendingInRounds(t *testing.T) {
-	ch, conn := testenv.ClickHouse(t)
+	w, ch, conn := migratedWarehouse(t)
 	ctx := context.Background()
-	w, err := Open(ctx, ch, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	day := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	var rows []CDRRow
 	var pending []PendingDay
@@ -66,16 +60,8 @@ func TestRefreshPendingInRounds(t *testing.T) {
 // together every one: 30 subscribers over two days, 60 subscriber-days in
 // four ranges of 15.
 func TestRefreshInParallelRanges(t *testing.T) {
-	ch, conn := testenv.ClickHouse(t)
+	w, ch, conn := migratedWarehouse(t)
 	ctx := context.Background()
-	w, err := Open(ctx, ch, zerolog.Nop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if _, err := w.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	var rows []CDRRow
 	var keys []DayKey
 	for i := 0; i < 30; i++ {
@@ -101,4 +87,20 @@ func TestRefreshInParallelRanges(t *testing.T) {
 			t.Errorf("%s: %d subscribers with %d calls, want 30", d, n, want)
 		}
 	}
+}
+
+// migratedWarehouse opens a warehouse on a fresh scratch database with the
+// schema applied.
+func migratedWarehouse(t *testing.T) (*Warehouse, config.ClickHouse, driver.Conn) {
+	t.Helper()
+	ch, conn := testenv.ClickHouse(t)
+	w, err := Open(context.Background(), ch, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if _, err := w.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w, ch, conn
 }
