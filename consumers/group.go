@@ -263,7 +263,10 @@ func subscribed(m kafka.GroupMember, topic string) bool {
 }
 
 // PartitionReaders returns a ReaderFactory that opens kafka-go readers on
-// single partitions, sized for messages up to maxMessageBytes.
+// single partitions, sized for messages up to maxMessageBytes. A fetch asks
+// for 1 MiB per partition (Kafka's own max.partition.fetch.bytes): with
+// 16 MiB the broker assembled, and the reader took in, responses so large
+// that growing and copying them cost more than decoding the messages.
 func PartitionReaders(brokers []string, dialer *kafka.Dialer, maxMessageBytes int) ReaderFactory {
 	return func(topic string, partition int, offset int64) (MessageReader, error) {
 		r := kafka.NewReader(kafka.ReaderConfig{
@@ -272,7 +275,7 @@ func PartitionReaders(brokers []string, dialer *kafka.Dialer, maxMessageBytes in
 			Topic:         topic,
 			Partition:     partition,
 			MinBytes:      1,
-			MaxBytes:      max(16<<20, 2*maxMessageBytes),
+			MaxBytes:      max(1<<20, 2*maxMessageBytes),
 			MaxWait:       200 * time.Millisecond,
 			QueueCapacity: 1024,
 		})
