@@ -45,8 +45,9 @@ FROM {db}.ch_cdr_queue`
 // until the target table holds them all. The engine's consumer group gets
 // offset 0 committed on every partition first: that makes librdkafka start
 // at the beginning of the pre-loaded topic without a server-side
-// auto_offset_reset setting. It drops the engine's tables afterwards so they
-// consume nothing more.
+// auto_offset_reset setting. It drops the engine's tables afterwards, the
+// target too: they consume nothing more, and the background merges of the
+// engine's many small parts do not run on into the pipeline's measurement.
 func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.Conn, topic string, log zerolog.Logger) (int64, time.Duration, error) {
 	client := kconn.Client(10 * time.Second)
 	ends, err := endOffsets(ctx, client, []string{topic})
@@ -81,7 +82,7 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.C
 	defer func() {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		for _, t := range []string{"ch_cdr_mv", "ch_cdr_queue"} {
+		for _, t := range []string{"ch_cdr_mv", "ch_cdr_queue", "ch_cdr"} {
 			if err := conn.Exec(c, "DROP TABLE IF EXISTS "+db+"."+t); err != nil {
 				log.Warn().Err(err).Str("table", t).Msg("could not drop the Kafka engine's table")
 			}
