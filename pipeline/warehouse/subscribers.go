@@ -1,0 +1,323 @@
+package warehouse
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+)
+
+// TierRules are the bill averages (fen, last three monthly bills) that give
+// a subscriber without a profile tier its tier.
+type TierRules struct {
+	DiamondFen, GoldFen, SilverFen int64
+}
+
+// RefreshSubscribers recomputes the subscribers rows of the given MSISDNs
+// from their CRM events and BILL events (SPEC 3):
+//
+//   - the profile: every field its latest non-NULL value by event time (ties
+//     broken by event_id); status also follows DEACTIVATE and REACTIVATE
+//     events; interests and products are the latest list a PROFILE carried
+//     (an empty list included), the group the latest group object (its parts
+//     together), network_age_months the latest value (NULL when never sent);
+//   - the tier: the profile's when the latest PROFILE naming a tier set a
+//     non-empty one; otherwise the average of the three latest monthly bills
+//     (by bill_month; a month billed twice counts its latest bill), stored as
+//     bill_avg_fen, against tiers; with neither, standard;
+//   - first_seen and updated_at: the first and last CRM event, or, for a
+//     subscriber known only from its bills, the first and last BILL.
+//
+// ClickHouse reads the touched subscribers' events and this process folds
+// them (subscriberFold). The same fold written as one INSERT ... SELECT of
+// argMaxIf over crm_events FINAL and billing_events FINAL cost the server
+// about 35 µs per subscriber (900 ms for the 26,000 of one CRM batch): 18.16
+// merges FINAL a row at a time over every column, and argMax over a tuple
+// compares through generic values. Reading the rows without FINAL costs a
+// sixth of that. The copies a replay leaves are copies of one event, so the
+// latest value of a field is the same whichever copy gives it; two different
+// messages with one event_id (a producer's bug) resolve to the one with the
+// higher offset, the copy FINAL keeps once the later insert is merged.
+func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers TierRules) error {
+	if len(msisdns) == 0 {
+		return nil
+	}
+	folds := make(map[string]*subscriberFold, len(msisdns))
+	fold := func(m string) *subscriberFold {
+		f := folds[m]
+		if f == nil {
+			f = &subscriberFold{}
+			folds[m] = f
+		}
+		return f
+	}
+	if err := w.readProfileEvents(ctx, msisdns, fold); err != nil {
+		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
+	}
+	if err := w.readBills(ctx, msisdns, fold); err != nil {
+		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
+	}
+	rows := make([]SubscriberRow, 0, len(folds))
+	for m, f := range folds {
+		rows = append(rows, f.row(m, tiers))
+	}
+	if err := w.insertSubscribers(ctx, rows, w.ver.next()); err != nil {
+		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
+	}
+	return nil
+}
+
+// eventKey orders the events of one subscriber: by event time, ties broken
+// by event_id, as the facts' sorting key does, then by offset.
+type eventKey struct {
+	ts      time.Time
+	eventID string
+	offset  int64
+}
+
+func (k eventKey) after(o eventKey) bool {
+	if !k.ts.Equal(o.ts) {
+		return k.ts.After(o.ts)
+	}
+	if k.eventID != o.eventID {
+		return k.eventID > o.eventID
+	}
+	return k.offset > o.offset
+}
+
+// latest is the value of a profile field in the latest event that set it.
+type latest[T any] struct {
+	v   T
+	at  eventKey
+	set bool
+}
+
+func (l *latest[T]) offer(v T, at eventKey) {
+	if !l.set || at.after(l.at) {
+		l.v, l.at, l.set = v, at, true
+	}
+}
+
+// subscriberFold gathers one subscriber's events into its subscribers row.
+type subscriberFold struct {
+	fromCRM bool
+	// The profile: each field its latest non-NULL value.
+	name, birthday, tier, region, accountManager, phoneManager, promoEnd, joinDate latest[string]
+	status                                                                         latest[string]
+	interests, products                                                            latest[[]string]
+	groupID, groupName, groupLevel                                                 latest[string]
+	networkAge                                                                     latest[uint32]
+	crmFirst, crmLast                                                              time.Time
+	// The bills: per bill_month, and the first and last BILL times.
+	months              map[string]*latest[int64] // the latest amount of each bill_month
+	billFirst, billLast time.Time
+	billed              bool
+}
+
+// profileEvent is a crm_events row as the fold reads it.
+type profileEvent struct {
+	msisdn, eventID, typ                                                           string
+	ts                                                                             time.Time
+	offset                                                                         int64
+	name, birthday, tier, region, accountManager, phoneManager, promoEnd, joinDate *string
+	status, groupID, groupName, groupLevel                                         *string
+	interests, products                                                            []string
+	hasInterests, hasProducts                                                      uint8
+	networkAge                                                                     *uint32
+}
+
+func (f *subscriberFold) addEvent(e *profileEvent) {
+	at := eventKey{e.ts, e.eventID, e.offset}
+	if !f.fromCRM || e.ts.Before(f.crmFirst) {
+		f.crmFirst = e.ts
+	}
+	if !f.fromCRM || e.ts.After(f.crmLast) {
+		f.crmLast = e.ts
+	}
+	f.fromCRM = true
+	offer := func(l *latest[string], v *string) {
+		if v != nil {
+			l.offer(*v, at)
+		}
+	}
+	offer(&f.name, e.name)
+	offer(&f.birthday, e.birthday)
+	offer(&f.tier, e.tier)
+	offer(&f.region, e.region)
+	offer(&f.accountManager, e.accountManager)
+	offer(&f.phoneManager, e.phoneManager)
+	offer(&f.promoEnd, e.promoEnd)
+	offer(&f.joinDate, e.joinDate)
+	switch {
+	case e.typ == "DEACTIVATE":
+		f.status.offer("deactivated", at)
+	case e.typ == "REACTIVATE":
+		f.status.offer("active", at)
+	default:
+		offer(&f.status, e.status)
+	}
+	if e.hasInterests == 1 {
+		f.interests.offer(e.interests, at)
+	}
+	if e.hasProducts == 1 {
+		f.products.offer(e.products, at)
+	}
+	if e.groupID != nil { // the group's parts travel together
+		f.groupID.offer(*e.groupID, at)
+		offer(&f.groupName, e.groupName)
+		offer(&f.groupLevel, e.groupLevel)
+	}
+	if e.networkAge != nil {
+		f.networkAge.offer(*e.networkAge, at)
+	}
+}
+
+func (f *subscriberFold) addBill(month string, fen *int64, at eventKey) {
+	if !f.billed || at.ts.Before(f.billFirst) {
+		f.billFirst = at.ts
+	}
+	if !f.billed || at.ts.After(f.billLast) {
+		f.billLast = at.ts
+	}
+	f.billed = true
+	if month == "" || fen == nil {
+		return // dates the subscriber, counts in no average
+	}
+	if f.months == nil {
+		f.months = map[string]*latest[int64]{}
+	}
+	m := f.months[month]
+	if m == nil {
+		m = &latest[int64]{}
+		f.months[month] = m
+	}
+	m.offer(*fen, at)
+}
+
+// SubscriberRow is one row of the subscribers table.
+type SubscriberRow struct {
+	MSISDN, Name, Birthday, Tier, ProfileTier string
+	BillAvgFen                                int64
+	Region, AccountManager, PhoneManager      string
+	PromoEnd, JoinDate, Status                string
+	FirstSeen, UpdatedAt                      time.Time
+	Interests, Products                       []string
+	GroupID, GroupName, GroupLevel            string
+	NetworkAgeMonths                          *uint32
+}
+
+// row is the subscriber's row. The bill average is rounded towards zero to
+// the fen, which compares with the whole-fen thresholds as the exact
+// average would.
+func (f *subscriberFold) row(msisdn string, tiers TierRules) SubscriberRow {
+	r := SubscriberRow{MSISDN: msisdn, Name: f.name.v, Birthday: f.birthday.v, ProfileTier: f.tier.v,
+		Region: f.region.v, AccountManager: f.accountManager.v, PhoneManager: f.phoneManager.v,
+		PromoEnd: f.promoEnd.v, JoinDate: f.joinDate.v, Status: f.status.v,
+		Interests: nonNil(f.interests.v), Products: nonNil(f.products.v),
+		GroupID: f.groupID.v, GroupName: f.groupName.v, GroupLevel: f.groupLevel.v}
+	if f.networkAge.set {
+		age := f.networkAge.v
+		r.NetworkAgeMonths = &age
+	}
+	if f.fromCRM {
+		r.FirstSeen, r.UpdatedAt = f.crmFirst, f.crmLast
+	} else {
+		r.FirstSeen, r.UpdatedAt = f.billFirst, f.billLast
+	}
+	months := make([]string, 0, len(f.months))
+	for m := range f.months {
+		months = append(months, m)
+	}
+	slices.SortFunc(months, func(a, b string) int { return cmp.Compare(b, a) })
+	var sum int64
+	bills := int64(min(len(months), 3))
+	for _, m := range months[:bills] {
+		sum += f.months[m].v
+	}
+	r.BillAvgFen = sum / max(bills, 1)
+	switch {
+	case r.ProfileTier != "":
+		r.Tier = r.ProfileTier
+	case bills == 0:
+		r.Tier = "standard"
+	case r.BillAvgFen >= tiers.DiamondFen:
+		r.Tier = "diamond"
+	case r.BillAvgFen >= tiers.GoldFen:
+		r.Tier = "gold"
+	case r.BillAvgFen >= tiers.SilverFen:
+		r.Tier = "silver"
+	default:
+		r.Tier = "standard"
+	}
+	return r
+}
+
+// readProfileEvents folds the CRM events of msisdns into their folds.
+func (w *Warehouse) readProfileEvents(ctx context.Context, msisdns []string, fold func(string) *subscriberFold) error {
+	touched, err := msisdnTable(msisdns)
+	if err != nil {
+		return err
+	}
+	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(`
+		SELECT msisdn, event_id, kafka_offset, toString(type), ts, profile_name, profile_birthday, profile_tier, profile_region,
+			profile_account_manager, profile_phone_manager, profile_promo_end, profile_join_date, profile_status,
+			profile_interests, profile_has_interests, profile_products, profile_has_products,
+			profile_group_id, profile_group_name, profile_group_level, profile_network_age_months
+		FROM {db}.crm_events WHERE msisdn IN (SELECT msisdn FROM touched)`))
+	if err != nil {
+		return fmt.Errorf("read crm_events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var e profileEvent
+		if err := rows.Scan(&e.msisdn, &e.eventID, &e.offset, &e.typ, &e.ts, &e.name, &e.birthday, &e.tier, &e.region,
+			&e.accountManager, &e.phoneManager, &e.promoEnd, &e.joinDate, &e.status,
+			&e.interests, &e.hasInterests, &e.products, &e.hasProducts,
+			&e.groupID, &e.groupName, &e.groupLevel, &e.networkAge); err != nil {
+			return fmt.Errorf("read crm_events: %w", err)
+		}
+		fold(e.msisdn).addEvent(&e)
+	}
+	return rows.Err()
+}
+
+// readBills folds the BILL events of msisdns into their folds.
+func (w *Warehouse) readBills(ctx context.Context, msisdns []string, fold func(string) *subscriberFold) error {
+	touched, err := msisdnTable(msisdns)
+	if err != nil {
+		return err
+	}
+	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(`
+		SELECT msisdn, event_id, kafka_offset, ts, bill_month, amount_fen
+		FROM {db}.billing_events PREWHERE type = 'BILL' WHERE msisdn IN (SELECT msisdn FROM touched)`))
+	if err != nil {
+		return fmt.Errorf("read billing_events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m, month string
+		var at eventKey
+		var fen *int64
+		if err := rows.Scan(&m, &at.eventID, &at.offset, &at.ts, &month, &fen); err != nil {
+			return fmt.Errorf("read billing_events: %w", err)
+		}
+		fold(m).addBill(month, fen, at)
+	}
+	return rows.Err()
+}
+
+var subscriberColumns = []string{"msisdn", "name", "birthday", "tier", "profile_tier", "bill_avg_fen", "region",
+	"account_manager", "phone_manager", "promo_end", "join_date", "status", "first_seen", "updated_at", "version",
+	"interests", "group_id", "group_name", "group_level", "products", "network_age_months"}
+
+func (w *Warehouse) insertSubscribers(ctx context.Context, rows []SubscriberRow, version uint64) error {
+	return w.insert(ctx, "subscribers", subscriberColumns, len(rows), func(i int) []any {
+		r := &rows[i]
+		return []any{r.MSISDN, r.Name, r.Birthday, r.Tier, r.ProfileTier, r.BillAvgFen, r.Region,
+			r.AccountManager, r.PhoneManager, r.PromoEnd, r.JoinDate, r.Status, r.FirstSeen, r.UpdatedAt, version,
+			r.Interests, r.GroupID, r.GroupName, r.GroupLevel, r.Products, r.NetworkAgeMonths}
+	})
+}
