@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -105,29 +106,60 @@ func (l *latest[T]) offer(v T, at eventKey) {
 type subscriberFold struct {
 	fromCRM bool
 	// The profile: each field its latest non-NULL value.
-	name, birthday, tier, region, accountManager, phoneManager, promoEnd, joinDate latest[string]
-	status                                                                         latest[string]
-	interests, products                                                            latest[[]string]
-	groupID, groupName, groupLevel                                                 latest[string]
-	networkAge                                                                     latest[uint32]
-	crmFirst, crmLast                                                              time.Time
+	fields              [stringFields]latest[string]
+	interests, products latest[[]string]
+	networkAge          latest[uint32]
+	crmFirst, crmLast   time.Time
 	// The bills: per bill_month, and the first and last BILL times.
-	months              map[string]*latest[int64] // the latest amount of each bill_month
+	months              []monthBill
 	billFirst, billLast time.Time
 	billed              bool
 }
 
-// profileEvent is a crm_events row as the fold reads it.
-type profileEvent struct {
-	msisdn, eventID, typ                                                           string
-	ts                                                                             time.Time
-	offset                                                                         int64
-	name, birthday, tier, region, accountManager, phoneManager, promoEnd, joinDate *string
-	status, groupID, groupName, groupLevel                                         *string
-	interests, products                                                            []string
-	hasInterests, hasProducts                                                      uint8
-	networkAge                                                                     *uint32
+// monthBill is the amount of the latest BILL of one bill_month.
+type monthBill struct {
+	month string
+	fen   latest[int64]
 }
+
+// The nullable profile columns the fold reads, in the order of
+// profileEvent.values and of the bits of profileEvent.set.
+var profileColumns = []string{"profile_name", "profile_birthday", "profile_tier", "profile_region",
+	"profile_account_manager", "profile_phone_manager", "profile_promo_end", "profile_join_date", "profile_status",
+	"profile_group_id", "profile_group_name", "profile_group_level", "profile_network_age_months"}
+
+const (
+	fieldName = iota
+	fieldBirthday
+	fieldTier
+	fieldRegion
+	fieldAccountManager
+	fieldPhoneManager
+	fieldPromoEnd
+	fieldJoinDate
+	fieldStatus
+	fieldGroupID
+	fieldGroupName
+	fieldGroupLevel
+	stringFields
+	fieldNetworkAge = stringFields
+)
+
+// profileEvent is a crm_events row as the fold reads it. The nullable
+// columns arrive as values with NULL read as zero, and a bit per column that
+// says which were not NULL: pointers would cost an allocation each.
+type profileEvent struct {
+	msisdn, eventID, typ      string
+	ts                        time.Time
+	offset                    int64
+	values                    [stringFields]string
+	networkAge                uint32
+	set                       uint32 // bit i: column i of profileColumns is not NULL
+	interests, products       []string
+	hasInterests, hasProducts uint8
+}
+
+func (e *profileEvent) has(field int) bool { return e.set&(1<<field) != 0 }
 
 func (f *subscriberFold) addEvent(e *profileEvent) {
 	at := eventKey{e.ts, e.eventID, e.offset}
@@ -138,26 +170,18 @@ func (f *subscriberFold) addEvent(e *profileEvent) {
 		f.crmLast = e.ts
 	}
 	f.fromCRM = true
-	offer := func(l *latest[string], v *string) {
-		if v != nil {
-			l.offer(*v, at)
+	for i := fieldName; i <= fieldJoinDate; i++ {
+		if e.has(i) {
+			f.fields[i].offer(e.values[i], at)
 		}
 	}
-	offer(&f.name, e.name)
-	offer(&f.birthday, e.birthday)
-	offer(&f.tier, e.tier)
-	offer(&f.region, e.region)
-	offer(&f.accountManager, e.accountManager)
-	offer(&f.phoneManager, e.phoneManager)
-	offer(&f.promoEnd, e.promoEnd)
-	offer(&f.joinDate, e.joinDate)
 	switch {
 	case e.typ == "DEACTIVATE":
-		f.status.offer("deactivated", at)
+		f.fields[fieldStatus].offer("deactivated", at)
 	case e.typ == "REACTIVATE":
-		f.status.offer("active", at)
-	default:
-		offer(&f.status, e.status)
+		f.fields[fieldStatus].offer("active", at)
+	case e.has(fieldStatus):
+		f.fields[fieldStatus].offer(e.values[fieldStatus], at)
 	}
 	if e.hasInterests == 1 {
 		f.interests.offer(e.interests, at)
@@ -165,17 +189,19 @@ func (f *subscriberFold) addEvent(e *profileEvent) {
 	if e.hasProducts == 1 {
 		f.products.offer(e.products, at)
 	}
-	if e.groupID != nil { // the group's parts travel together
-		f.groupID.offer(*e.groupID, at)
-		offer(&f.groupName, e.groupName)
-		offer(&f.groupLevel, e.groupLevel)
+	if e.has(fieldGroupID) { // the group's parts travel together
+		for i := fieldGroupID; i <= fieldGroupLevel; i++ {
+			if e.has(i) {
+				f.fields[i].offer(e.values[i], at)
+			}
+		}
 	}
-	if e.networkAge != nil {
-		f.networkAge.offer(*e.networkAge, at)
+	if e.has(fieldNetworkAge) {
+		f.networkAge.offer(e.networkAge, at)
 	}
 }
 
-func (f *subscriberFold) addBill(month string, fen *int64, at eventKey) {
+func (f *subscriberFold) addBill(month string, fen int64, hasFen bool, at eventKey) {
 	if !f.billed || at.ts.Before(f.billFirst) {
 		f.billFirst = at.ts
 	}
@@ -183,18 +209,17 @@ func (f *subscriberFold) addBill(month string, fen *int64, at eventKey) {
 		f.billLast = at.ts
 	}
 	f.billed = true
-	if month == "" || fen == nil {
+	if month == "" || !hasFen {
 		return // dates the subscriber, counts in no average
 	}
-	if f.months == nil {
-		f.months = map[string]*latest[int64]{}
+	for i := range f.months {
+		if f.months[i].month == month {
+			f.months[i].fen.offer(fen, at)
+			return
+		}
 	}
-	m := f.months[month]
-	if m == nil {
-		m = &latest[int64]{}
-		f.months[month] = m
-	}
-	m.offer(*fen, at)
+	f.months = append(f.months, monthBill{month: month})
+	f.months[len(f.months)-1].fen.offer(fen, at)
 }
 
 // SubscriberRow is one row of the subscribers table.
@@ -213,11 +238,12 @@ type SubscriberRow struct {
 // the fen, which compares with the whole-fen thresholds as the exact
 // average would.
 func (f *subscriberFold) row(msisdn string, tiers TierRules) SubscriberRow {
-	r := SubscriberRow{MSISDN: msisdn, Name: f.name.v, Birthday: f.birthday.v, ProfileTier: f.tier.v,
-		Region: f.region.v, AccountManager: f.accountManager.v, PhoneManager: f.phoneManager.v,
-		PromoEnd: f.promoEnd.v, JoinDate: f.joinDate.v, Status: f.status.v,
+	v := func(field int) string { return f.fields[field].v }
+	r := SubscriberRow{MSISDN: msisdn, Name: v(fieldName), Birthday: v(fieldBirthday), ProfileTier: v(fieldTier),
+		Region: v(fieldRegion), AccountManager: v(fieldAccountManager), PhoneManager: v(fieldPhoneManager),
+		PromoEnd: v(fieldPromoEnd), JoinDate: v(fieldJoinDate), Status: v(fieldStatus),
 		Interests: nonNil(f.interests.v), Products: nonNil(f.products.v),
-		GroupID: f.groupID.v, GroupName: f.groupName.v, GroupLevel: f.groupLevel.v}
+		GroupID: v(fieldGroupID), GroupName: v(fieldGroupName), GroupLevel: v(fieldGroupLevel)}
 	if f.networkAge.set {
 		age := f.networkAge.v
 		r.NetworkAgeMonths = &age
@@ -227,15 +253,11 @@ func (f *subscriberFold) row(msisdn string, tiers TierRules) SubscriberRow {
 	} else {
 		r.FirstSeen, r.UpdatedAt = f.billFirst, f.billLast
 	}
-	months := make([]string, 0, len(f.months))
-	for m := range f.months {
-		months = append(months, m)
-	}
-	slices.SortFunc(months, func(a, b string) int { return cmp.Compare(b, a) })
+	slices.SortFunc(f.months, func(a, b monthBill) int { return cmp.Compare(b.month, a.month) })
 	var sum int64
-	bills := int64(min(len(months), 3))
-	for _, m := range months[:bills] {
-		sum += f.months[m].v
+	bills := int64(min(len(f.months), 3))
+	for _, m := range f.months[:bills] {
+		sum += m.fen.v
 	}
 	r.BillAvgFen = sum / max(bills, 1)
 	switch {
@@ -261,25 +283,36 @@ func (w *Warehouse) readProfileEvents(ctx context.Context, msisdns []string, fol
 	if err != nil {
 		return err
 	}
+	values := make([]string, len(profileColumns))
+	set := make([]string, len(profileColumns))
+	for i, c := range profileColumns {
+		zero := "''"
+		if i == fieldNetworkAge {
+			zero = "0"
+		}
+		values[i] = fmt.Sprintf("ifNull(%s, %s)", c, zero)
+		set[i] = fmt.Sprintf("toUInt32(isNotNull(%s)) * %d", c, 1<<i)
+	}
 	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(`
-		SELECT msisdn, event_id, kafka_offset, toString(type), ts, profile_name, profile_birthday, profile_tier, profile_region,
-			profile_account_manager, profile_phone_manager, profile_promo_end, profile_join_date, profile_status,
-			profile_interests, profile_has_interests, profile_products, profile_has_products,
-			profile_group_id, profile_group_name, profile_group_level, profile_network_age_months
+		SELECT msisdn, event_id, kafka_offset, type, ts, `+strings.Join(values, ", ")+`, toUInt32(`+strings.Join(set, " + ")+`),
+			profile_interests, profile_has_interests, profile_products, profile_has_products
 		FROM {db}.crm_events WHERE msisdn IN (SELECT msisdn FROM touched)`))
 	if err != nil {
 		return fmt.Errorf("read crm_events: %w", err)
 	}
 	defer rows.Close()
+	var e profileEvent
+	dest := []any{&e.msisdn, &e.eventID, &e.offset, &e.typ, &e.ts}
+	for i := range e.values {
+		dest = append(dest, &e.values[i])
+	}
+	dest = append(dest, &e.networkAge, &e.set, &e.interests, &e.hasInterests, &e.products, &e.hasProducts)
 	for rows.Next() {
-		var e profileEvent
-		if err := rows.Scan(&e.msisdn, &e.eventID, &e.offset, &e.typ, &e.ts, &e.name, &e.birthday, &e.tier, &e.region,
-			&e.accountManager, &e.phoneManager, &e.promoEnd, &e.joinDate, &e.status,
-			&e.interests, &e.hasInterests, &e.products, &e.hasProducts,
-			&e.groupID, &e.groupName, &e.groupLevel, &e.networkAge); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read crm_events: %w", err)
 		}
 		fold(e.msisdn).addEvent(&e)
+		e.interests, e.products = nil, nil // kept by the fold
 	}
 	return rows.Err()
 }
@@ -291,20 +324,22 @@ func (w *Warehouse) readBills(ctx context.Context, msisdns []string, fold func(s
 		return err
 	}
 	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(`
-		SELECT msisdn, event_id, kafka_offset, ts, bill_month, amount_fen
+		SELECT msisdn, event_id, kafka_offset, ts, bill_month, ifNull(amount_fen, 0), isNotNull(amount_fen)
 		FROM {db}.billing_events PREWHERE type = 'BILL' WHERE msisdn IN (SELECT msisdn FROM touched)`))
 	if err != nil {
 		return fmt.Errorf("read billing_events: %w", err)
 	}
 	defer rows.Close()
+	var m, month string
+	var at eventKey
+	var fen int64
+	var hasFen uint8
+	dest := []any{&m, &at.eventID, &at.offset, &at.ts, &month, &fen, &hasFen}
 	for rows.Next() {
-		var m, month string
-		var at eventKey
-		var fen *int64
-		if err := rows.Scan(&m, &at.eventID, &at.offset, &at.ts, &month, &fen); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("read billing_events: %w", err)
 		}
-		fold(m).addBill(month, fen, at)
+		fold(m).addBill(month, fen, hasFen == 1, at)
 	}
 	return rows.Err()
 }
@@ -313,11 +348,29 @@ var subscriberColumns = []string{"msisdn", "name", "birthday", "tier", "profile_
 	"account_manager", "phone_manager", "promo_end", "join_date", "status", "first_seen", "updated_at", "version",
 	"interests", "group_id", "group_name", "group_level", "products", "network_age_months"}
 
+// insertSubscribers writes rows column by column: a recompute of a CRM
+// batch writes tens of thousands of rows, and Append's per-row boxing cost
+// as much as reading their events.
 func (w *Warehouse) insertSubscribers(ctx context.Context, rows []SubscriberRow, version uint64) error {
-	return w.insert(ctx, "subscribers", subscriberColumns, len(rows), func(i int) []any {
+	n := len(rows)
+	strs := make([][]string, 14) // the String columns, in subscriberColumns order (first_seen, updated_at, version apart)
+	for i := range strs {
+		strs[i] = make([]string, n)
+	}
+	avg, versions := make([]int64, n), make([]uint64, n)
+	first, updated := make([]time.Time, n), make([]time.Time, n)
+	interests, products := make([][]string, n), make([][]string, n)
+	ages := make([]*uint32, n)
+	for i := range rows {
 		r := &rows[i]
-		return []any{r.MSISDN, r.Name, r.Birthday, r.Tier, r.ProfileTier, r.BillAvgFen, r.Region,
-			r.AccountManager, r.PhoneManager, r.PromoEnd, r.JoinDate, r.Status, r.FirstSeen, r.UpdatedAt, version,
-			r.Interests, r.GroupID, r.GroupName, r.GroupLevel, r.Products, r.NetworkAgeMonths}
-	})
+		for c, v := range []string{r.MSISDN, r.Name, r.Birthday, r.Tier, r.ProfileTier, r.Region, r.AccountManager,
+			r.PhoneManager, r.PromoEnd, r.JoinDate, r.Status, r.GroupID, r.GroupName, r.GroupLevel} {
+			strs[c][i] = v
+		}
+		avg[i], versions[i], first[i], updated[i] = r.BillAvgFen, version, r.FirstSeen, r.UpdatedAt
+		interests[i], products[i], ages[i] = r.Interests, r.Products, r.NetworkAgeMonths
+	}
+	return w.insertColumns(ctx, "subscribers", subscriberColumns, n, []any{strs[0], strs[1], strs[2], strs[3], strs[4],
+		avg, strs[5], strs[6], strs[7], strs[8], strs[9], strs[10], first, updated, versions,
+		interests, strs[11], strs[12], strs[13], products, ages})
 }
