@@ -3,6 +3,7 @@ package warehouse
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -64,8 +65,8 @@ func LocalDay(t time.Time, loc *time.Location) time.Time {
 }
 
 func (w *Warehouse) insert(ctx context.Context, table string, columns []string, n int, row func(i int) []any) error {
-	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch) error {
-		for i := 0; i < n; i++ {
+	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch, lo, hi int) error {
+		for i := lo; i < hi; i++ {
 			if err := batch.Append(row(i)...); err != nil {
 				return fmt.Errorf("insert %s row %d: %w", table, i, err)
 			}
@@ -74,9 +75,18 @@ func (w *Warehouse) insert(ctx context.Context, table string, columns []string, 
 	})
 }
 
-// insertBatch prepares an insert of n rows into table, has fill add them,
-// and sends it.
-func (w *Warehouse) insertBatch(ctx context.Context, table string, columns []string, n int, fill func(driver.Batch) error) error {
+// insertBlockRows is how many rows of an insert travel in one block. The
+// server squashes the blocks of one INSERT back into parts of up to
+// min_insert_block_size_rows (1,048,576 by default), so a batch still makes
+// one part per month; the client's column buffers, emptied and reused from
+// block to block, stay this small instead of growing, by repeated copying
+// into fresh memory, to a whole batch of 200,000 rows.
+const insertBlockRows = 16384
+
+// insertBatch prepares an insert of n rows into table, has fill add rows
+// [lo, hi) for each block of at most insertBlockRows rows and sends each
+// block, and ends the insert.
+func (w *Warehouse) insertBatch(ctx context.Context, table string, columns []string, n int, fill func(batch driver.Batch, lo, hi int) error) error {
 	if n == 0 {
 		return nil
 	}
@@ -85,8 +95,17 @@ func (w *Warehouse) insertBatch(ctx context.Context, table string, columns []str
 		return fmt.Errorf("insert %s: %w", table, err)
 	}
 	defer batch.Abort()
-	if err := fill(batch); err != nil {
-		return err
+	for lo := 0; lo < n; lo += insertBlockRows {
+		hi := min(lo+insertBlockRows, n)
+		if err := fill(batch, lo, hi); err != nil {
+			return err
+		}
+		if hi == n {
+			break // Send sends the last block
+		}
+		if err := batch.Flush(); err != nil {
+			return fmt.Errorf("insert %s batch of %d, rows %d-%d: %w", table, n, lo, hi-1, err)
+		}
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %s batch of %d: %w", table, n, err)
@@ -125,9 +144,9 @@ func (w *Warehouse) InsertCDR(ctx context.Context, rows []CDRRow) error {
 // insertColumns writes n rows given as one slice of n values per column, in
 // the order of columns.
 func (w *Warehouse) insertColumns(ctx context.Context, table string, columns []string, n int, values []any) error {
-	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch) error {
+	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch, lo, hi int) error {
 		for i, v := range values {
-			if err := batch.Column(i).Append(v); err != nil {
+			if err := batch.Column(i).Append(reflect.ValueOf(v).Slice(lo, hi).Interface()); err != nil {
 				return fmt.Errorf("insert %s column %s: %w", table, columns[i], err)
 			}
 		}
