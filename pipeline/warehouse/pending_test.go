@@ -91,7 +91,7 @@ func TestRefreshInParallelRanges(t *testing.T) {
 
 // migratedWarehouse opens a warehouse on a fresh scratch database with the
 // schema applied.
-func migratedWarehouse(t *testing.T) (*Warehouse, config.ClickHouse, driver.Conn) {
+func migratedWarehouse(t testing.TB) (*Warehouse, config.ClickHouse, driver.Conn) {
 	t.Helper()
 	ch, conn := testenv.ClickHouse(t)
 	w, err := Open(context.Background(), ch, zerolog.Nop())

@@ -258,3 +258,43 @@ func randomSubscriberFacts(rnd *rand.Rand, n int) ([]CRMRow, []BillingRow, []str
 	slices.Sort(msisdns)
 	return crm, billing, msisdns
 }
+
+// BenchmarkRefreshSubscribers recomputes 26,000 subscribers, as many as one
+// CRM batch of the benchmark population's profiles touches: with
+// RefreshSubscribers (fold) and with the INSERT ... SELECT it replaced
+// (query), side by side.
+func BenchmarkRefreshSubscribers(b *testing.B) {
+	w, _, _ := migratedWarehouse(b)
+	ctx := context.Background()
+	crm, billing, msisdns := randomSubscriberFacts(rand.New(rand.NewSource(1)), 26_000)
+	if err := w.InsertCRM(ctx, crm); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.InsertBilling(ctx, billing); err != nil {
+		b.Fatal(err)
+	}
+	tiers := TierRules{DiamondFen: 50000, GoldFen: 30000, SilverFen: 12000}
+	run := func(b *testing.B, refresh func() error) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			if err := refresh(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(msisdns)), "us/subscriber")
+	}
+	b.Run("fold", func(b *testing.B) {
+		run(b, func() error { return w.RefreshSubscribers(ctx, msisdns, tiers) })
+	})
+	b.Run("query", func(b *testing.B) {
+		insert := "INSERT INTO " + w.db + ".subscribers (" + strings.Join(subscriberColumns, ", ") + ") " + w.sql(subscribersOracleSQL)
+		run(b, func() error {
+			touched, err := msisdnTable(msisdns)
+			if err != nil {
+				return err
+			}
+			return w.conn.Exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), insert,
+				tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, w.ver.next())
+		})
+	})
+}
