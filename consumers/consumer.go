@@ -370,17 +370,19 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
 		}
 		m.Consumed()
-		it := item[R, O]{partition: partition, offset: msg.Offset, behind: max(msg.HighWaterMark-msg.Offset-1, 0)}
+		// The row is decoded in its place in the chunk: a row given to the
+		// observer from a local variable went to the heap, one allocation
+		// per message.
+		chunk = append(chunk, item[R, O]{partition: partition, offset: msg.Offset, behind: max(msg.HighWaterMark-msg.Offset-1, 0)})
+		it := &chunk[len(chunk)-1]
 		if len(msg.Value) > c.settings.MaxMessageBytes {
 			it.dead = c.deadLetter(msg, fmt.Errorf("message of %d bytes exceeds the limit of %d bytes", len(msg.Value), c.settings.MaxMessageBytes))
-		} else if row, err := c.decode(msg); err != nil {
-			it.dead = c.deadLetter(msg, err)
-		} else if outputs, err := observe(&row); err != nil {
-			it.dead = c.deadLetter(msg, err)
-		} else {
-			it.row, it.outputs = row, outputs
+		} else if it.row, err = c.decode(msg); err != nil {
+			it.row, it.dead = *new(R), c.deadLetter(msg, err)
+		} else if it.outputs, err = observe(&it.row); err != nil {
+			it.row, it.outputs, it.dead = *new(R), nil, c.deadLetter(msg, err)
 		}
-		if chunk = append(chunk, it); len(chunk) == chunkSize && !send() {
+		if len(chunk) == chunkSize && !send() {
 			return nil
 		}
 	}
