@@ -227,9 +227,9 @@ type rawCDR struct {
 	strs                                        stringArena
 }
 
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (r *rawCDR) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	return decodeObject(dec, &r.strs, []member{
+// members says where each member of a cdr.voice message goes.
+func (r *rawCDR) members() []member {
+	return []member{
 		{"event_id", &r.EventID},
 		{"msisdn", &r.MSISDN},
 		{"peer", &r.Peer},
@@ -239,20 +239,50 @@ func (r *rawCDR) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		{"peer_network", &r.PeerNetwork},
 		{"forward_to", &r.ForwardTo},
 		{"cell_id", &r.CellID},
-	})
+	}
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *rawCDR) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return decodeObject(dec, &r.strs, r.members())
 }
 
 var cdrPool rawPool[rawCDR]
 
 // DecodeCDR decodes and validates one cdr.voice message. The returned CDR has
 // its MSISDN normalised; an error is a *FieldError.
+//
+// A canonical message (see scanCanonical) is bound without the JSON layer.
+// Any other message, and any message refused, is decoded by the full path,
+// so every refusal is the full path's.
 func DecodeCDR(data []byte) (CDR, error) {
+	var fast rawCDR
+	if fast.scan(data) {
+		if c, err := fast.validate(); err == nil {
+			return c, nil
+		}
+	}
 	r := cdrPool.get()
 	defer cdrPool.put(r)
+	return r.decode(data)
+}
+
+// scan is the fast path of DecodeCDR: it binds a canonical message into r, a
+// zero rawCDR.
+func (r *rawCDR) scan(data []byte) bool { return scanCanonical(data, r.members()) }
+
+// decode is the full path of DecodeCDR: the JSON layer and decodeObject.
+func (r *rawCDR) decode(data []byte) (CDR, error) {
 	*r = rawCDR{strs: r.strs.reset()}
 	if err := unmarshal(data, r); err != nil {
 		return CDR{}, err
 	}
+	return r.validate()
+}
+
+// validate checks the members bound from a cdr.voice message and builds the
+// CDR; both paths of DecodeCDR end here.
+func (r *rawCDR) validate() (CDR, error) {
 	var c CDR
 	var err error
 	if c.EventID, err = requireString("event_id", r.EventID); err != nil {
@@ -314,9 +344,9 @@ type rawBilling struct {
 	strs                      stringArena
 }
 
-// UnmarshalJSONFrom implements json.UnmarshalerFrom.
-func (r *rawBilling) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
-	return decodeObject(dec, &r.strs, []member{
+// members says where each member of a billing.events message goes.
+func (r *rawBilling) members() []member {
+	return []member{
 		{"event_id", &r.EventID},
 		{"msisdn", &r.MSISDN},
 		{"type", &r.Type},
@@ -325,19 +355,46 @@ func (r *rawBilling) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		{"balance_fen", &r.BalanceFen},
 		{"channel", &r.Channel},
 		{"bill_month", &r.BillMonth},
-	})
+	}
+}
+
+// UnmarshalJSONFrom implements json.UnmarshalerFrom.
+func (r *rawBilling) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	return decodeObject(dec, &r.strs, r.members())
 }
 
 var billingPool rawPool[rawBilling]
 
-// DecodeBilling decodes and validates one billing.events message.
+// DecodeBilling decodes and validates one billing.events message, by the
+// fast path when it is canonical, as DecodeCDR does.
 func DecodeBilling(data []byte) (BillingEvent, error) {
+	var fast rawBilling
+	if fast.scan(data) {
+		if b, err := fast.validate(); err == nil {
+			return b, nil
+		}
+	}
 	r := billingPool.get()
 	defer billingPool.put(r)
+	return r.decode(data)
+}
+
+// scan is the fast path of DecodeBilling: it binds a canonical message into
+// r, a zero rawBilling.
+func (r *rawBilling) scan(data []byte) bool { return scanCanonical(data, r.members()) }
+
+// decode is the full path of DecodeBilling: the JSON layer and decodeObject.
+func (r *rawBilling) decode(data []byte) (BillingEvent, error) {
 	*r = rawBilling{strs: r.strs.reset()}
 	if err := unmarshal(data, r); err != nil {
 		return BillingEvent{}, err
 	}
+	return r.validate()
+}
+
+// validate checks the members bound from a billing.events message and
+// builds the event; both paths of DecodeBilling end here.
+func (r *rawBilling) validate() (BillingEvent, error) {
 	var b BillingEvent
 	var err error
 	if b.EventID, err = requireString("event_id", r.EventID); err != nil {
