@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 )
 
 // TierRules are the bill averages (fen, last three monthly bills) that give
@@ -55,10 +56,15 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 		}
 		return f
 	}
-	if err := w.readProfileEvents(ctx, msisdns, fold); err != nil {
+	// Both reads take the touched subscribers as one external table.
+	touched, err := msisdnTable(msisdns)
+	if err != nil {
+		return fmt.Errorf("refresh subscribers: %w", err)
+	}
+	if err := w.readProfileEvents(ctx, touched, fold); err != nil {
 		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
 	}
-	if err := w.readBills(ctx, msisdns, fold); err != nil {
+	if err := w.readBills(ctx, touched, fold); err != nil {
 		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
 	}
 	rows := make([]SubscriberRow, 0, len(folds))
@@ -277,12 +283,10 @@ func (f *subscriberFold) row(msisdn string, tiers TierRules) SubscriberRow {
 	return r
 }
 
-// readProfileEvents folds the CRM events of msisdns into their folds.
-func (w *Warehouse) readProfileEvents(ctx context.Context, msisdns []string, fold func(string) *subscriberFold) error {
-	touched, err := msisdnTable(msisdns)
-	if err != nil {
-		return err
-	}
+// profileEventsSQL reads the CRM events of the touched subscribers as
+// profileEvent scans them: each nullable column of profileColumns as its
+// value (NULL as zero), then the bits of the ones that are not NULL.
+var profileEventsSQL = func() string {
 	values := make([]string, len(profileColumns))
 	set := make([]string, len(profileColumns))
 	for i, c := range profileColumns {
@@ -293,10 +297,16 @@ func (w *Warehouse) readProfileEvents(ctx context.Context, msisdns []string, fol
 		values[i] = fmt.Sprintf("ifNull(%s, %s)", c, zero)
 		set[i] = fmt.Sprintf("toUInt32(isNotNull(%s)) * %d", c, 1<<i)
 	}
-	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(`
-		SELECT msisdn, event_id, kafka_offset, type, ts, `+strings.Join(values, ", ")+`, toUInt32(`+strings.Join(set, " + ")+`),
+	return `SELECT msisdn, event_id, kafka_offset, type, ts, ` + strings.Join(values, ", ") +
+		`, toUInt32(` + strings.Join(set, " + ") + `),
 			profile_interests, profile_has_interests, profile_products, profile_has_products
-		FROM {db}.crm_events WHERE msisdn IN (SELECT msisdn FROM touched)`))
+		FROM {db}.crm_events WHERE msisdn IN (SELECT msisdn FROM touched)`
+}()
+
+// readProfileEvents folds the CRM events of the touched subscribers into
+// their folds.
+func (w *Warehouse) readProfileEvents(ctx context.Context, touched *ext.Table, fold func(string) *subscriberFold) error {
+	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(profileEventsSQL))
 	if err != nil {
 		return fmt.Errorf("read crm_events: %w", err)
 	}
@@ -317,12 +327,9 @@ func (w *Warehouse) readProfileEvents(ctx context.Context, msisdns []string, fol
 	return rows.Err()
 }
 
-// readBills folds the BILL events of msisdns into their folds.
-func (w *Warehouse) readBills(ctx context.Context, msisdns []string, fold func(string) *subscriberFold) error {
-	touched, err := msisdnTable(msisdns)
-	if err != nil {
-		return err
-	}
+// readBills folds the BILL events of the touched subscribers into their
+// folds.
+func (w *Warehouse) readBills(ctx context.Context, touched *ext.Table, fold func(string) *subscriberFold) error {
 	rows, err := w.conn.Query(clickhouse.Context(ctx, clickhouse.WithExternalTable(touched)), w.sql(`
 		SELECT msisdn, event_id, kafka_offset, ts, bill_month, ifNull(amount_fen, 0), isNotNull(amount_fen)
 		FROM {db}.billing_events PREWHERE type = 'BILL' WHERE msisdn IN (SELECT msisdn FROM touched)`))
@@ -348,29 +355,11 @@ var subscriberColumns = []string{"msisdn", "name", "birthday", "tier", "profile_
 	"account_manager", "phone_manager", "promo_end", "join_date", "status", "first_seen", "updated_at", "version",
 	"interests", "group_id", "group_name", "group_level", "products", "network_age_months"}
 
-// insertSubscribers writes rows column by column: a recompute of a CRM
-// batch writes tens of thousands of rows, and Append's per-row boxing cost
-// as much as reading their events.
 func (w *Warehouse) insertSubscribers(ctx context.Context, rows []SubscriberRow, version uint64) error {
-	n := len(rows)
-	strs := make([][]string, 14) // the String columns, in subscriberColumns order (first_seen, updated_at, version apart)
-	for i := range strs {
-		strs[i] = make([]string, n)
-	}
-	avg, versions := make([]int64, n), make([]uint64, n)
-	first, updated := make([]time.Time, n), make([]time.Time, n)
-	interests, products := make([][]string, n), make([][]string, n)
-	ages := make([]*uint32, n)
-	for i := range rows {
+	return w.insert(ctx, "subscribers", subscriberColumns, len(rows), func(i int) []any {
 		r := &rows[i]
-		for c, v := range []string{r.MSISDN, r.Name, r.Birthday, r.Tier, r.ProfileTier, r.Region, r.AccountManager,
-			r.PhoneManager, r.PromoEnd, r.JoinDate, r.Status, r.GroupID, r.GroupName, r.GroupLevel} {
-			strs[c][i] = v
-		}
-		avg[i], versions[i], first[i], updated[i] = r.BillAvgFen, version, r.FirstSeen, r.UpdatedAt
-		interests[i], products[i], ages[i] = r.Interests, r.Products, r.NetworkAgeMonths
-	}
-	return w.insertColumns(ctx, "subscribers", subscriberColumns, n, []any{strs[0], strs[1], strs[2], strs[3], strs[4],
-		avg, strs[5], strs[6], strs[7], strs[8], strs[9], strs[10], first, updated, versions,
-		interests, strs[11], strs[12], strs[13], products, ages})
+		return []any{r.MSISDN, r.Name, r.Birthday, r.Tier, r.ProfileTier, r.BillAvgFen, r.Region,
+			r.AccountManager, r.PhoneManager, r.PromoEnd, r.JoinDate, r.Status, r.FirstSeen, r.UpdatedAt, version,
+			r.Interests, r.GroupID, r.GroupName, r.GroupLevel, r.Products, r.NetworkAgeMonths}
+	})
 }
