@@ -118,7 +118,7 @@ func TestRefreshSubscribersMatchesOracle(t *testing.T) {
 	if err := w.RefreshSubscribers(ctx, msisdns, tiers); err != nil {
 		t.Fatal(err)
 	}
-	got := readSubscriberRows(t, w, "SELECT "+strings.Join(subscriberColumns, ", ")+" FROM "+w.db+".subscribers FINAL ORDER BY msisdn")
+	got := readSubscriberRows(t, w, context.Background(), "SELECT "+strings.Join(subscriberColumns, ", ")+" FROM "+w.db+".subscribers FINAL ORDER BY msisdn")
 	if len(got) != len(want) {
 		t.Errorf("RefreshSubscribers wrote %d subscribers, the oracle %d", len(got), len(want))
 	}
@@ -136,18 +136,14 @@ func oracleSubscribers(t *testing.T, w *Warehouse, msisdns []string, tiers TierR
 		t.Fatal(err)
 	}
 	ctx := clickhouse.Context(context.Background(), clickhouse.WithExternalTable(touched))
-	return readSubscriberRows(t, w, w.sql(subscribersOracleSQL)+" ORDER BY msisdn", ctx, tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, uint64(1<<40))
+	return readSubscriberRows(t, w, ctx, w.sql(subscribersOracleSQL)+" ORDER BY msisdn", tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, uint64(1<<40))
 }
 
-// readSubscriberRows runs query (with ctx and args when given), which
+// readSubscriberRows runs query with args, which
 // selects subscriberColumns, and scans the rows, version left out.
-func readSubscriberRows(t *testing.T, w *Warehouse, query string, ctxArgs ...any) []SubscriberRow {
+func readSubscriberRows(t *testing.T, w *Warehouse, ctx context.Context, query string, args ...any) []SubscriberRow {
 	t.Helper()
-	ctx := context.Background()
-	if len(ctxArgs) > 0 {
-		ctx, ctxArgs = ctxArgs[0].(context.Context), ctxArgs[1:]
-	}
-	rows, err := w.conn.Query(ctx, query, ctxArgs...)
+	rows, err := w.conn.Query(ctx, query, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
