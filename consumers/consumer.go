@@ -11,6 +11,7 @@
 package consumers
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -32,15 +33,6 @@ type Settings struct {
 	// ShutdownTimeout bounds the final flush and commit when stopping.
 	ShutdownTimeout time.Duration
 }
-
-// MessageReader is the part of a kafka-go Reader a consumer uses.
-type MessageReader interface {
-	FetchMessage(ctx context.Context) (kafka.Message, error)
-	Close() error
-}
-
-// ReaderFactory opens a reader positioned at offset on one partition.
-type ReaderFactory func(topic string, partition int, offset int64) (MessageReader, error)
 
 // Committer commits the next offsets to read, by partition, of one topic.
 type Committer func(offsets map[int]int64) error
@@ -83,7 +75,7 @@ type item[R, O any] struct {
 // of output its observer derives (warnings, task versions).
 type Consumer[R, O any] struct {
 	topic  string
-	decode func(msg kafka.Message) (R, error)
+	decode func(msg *kafka.Message) (R, error)
 	store  func(ctx context.Context, rows []R) error
 	// eventTime returns a row's event time; nil when the topic records no
 	// watermarks. With it, every commit first records, through
@@ -309,29 +301,14 @@ func (c *Consumer[R, O]) observer(ctx context.Context, a kafka.PartitionAssignme
 	return observe, release, err
 }
 
-// Fetched items travel to the batching loop in chunks of up to chunkSize;
-// a chunk waits at most chunkWait for more messages. A channel operation per
+// Fetched items travel to the batching loop in chunks: of chunkSize, and
+// what remains at the end of each fetch response. A channel operation per
 // message cost as much as decoding a message's fields.
-const (
-	chunkSize = 256
-	chunkWait = 2 * time.Millisecond
-)
+const chunkSize = 256
 
 func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition int, observe Observer[R, O], out chan<- []item[R, O]) error {
 	m := c.hooks()
 	chunk := c.newChunk()
-	// wait bounds how long a started chunk waits for more messages.
-	var wait struct {
-		ctx    context.Context
-		cancel context.CancelFunc
-	}
-	stopWait := func() {
-		if wait.cancel != nil {
-			wait.cancel()
-			wait.ctx, wait.cancel = nil, nil
-		}
-	}
-	defer stopWait()
 	// What was fetched is kept: Run takes it until every fetcher is done.
 	defer func() {
 		if len(chunk) > 0 {
@@ -339,7 +316,6 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 		}
 	}()
 	send := func() bool {
-		stopWait()
 		select {
 		case out <- chunk:
 			chunk = c.newChunk()
@@ -348,33 +324,14 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 			return false
 		}
 	}
-	for {
-		fetchCtx := ctx
-		if len(chunk) > 0 {
-			if wait.ctx == nil {
-				wait.ctx, wait.cancel = context.WithTimeout(ctx, chunkWait)
-			}
-			fetchCtx = wait.ctx
-		}
-		msg, err := r.FetchMessage(fetchCtx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			if fetchCtx != ctx && fetchCtx.Err() != nil { // no more for now: send what there is
-				if !send() {
-					return nil
-				}
-				continue
-			}
-			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
-		}
+	deliver := func(msg *kafka.Message) bool {
 		m.Consumed()
 		// The row is decoded in its place in the chunk: a row given to the
 		// observer from a local variable went to the heap, one allocation
 		// per message.
 		chunk = append(chunk, item[R, O]{partition: partition, offset: msg.Offset, behind: max(msg.HighWaterMark-msg.Offset-1, 0)})
 		it := &chunk[len(chunk)-1]
+		var err error
 		if len(msg.Value) > c.settings.MaxMessageBytes {
 			it.dead = c.deadLetter(msg, fmt.Errorf("message of %d bytes exceeds the limit of %d bytes", len(msg.Value), c.settings.MaxMessageBytes))
 		} else if it.row, err = c.decode(msg); err != nil {
@@ -382,7 +339,17 @@ func (c *Consumer[R, O]) fetch(ctx context.Context, r MessageReader, partition i
 		} else if it.outputs, err = observe(&it.row); err != nil {
 			it.row, it.outputs, it.dead = *new(R), nil, c.deadLetter(msg, err)
 		}
-		if len(chunk) == chunkSize && !send() {
+		return len(chunk) < chunkSize || send()
+	}
+	for {
+		err := r.Fetch(ctx, deliver)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("fetch %s/%d: %w", c.topic, partition, err)
+		}
+		if len(chunk) > 0 && !send() {
 			return nil
 		}
 	}
@@ -404,7 +371,8 @@ func (c *Consumer[R, O]) newChunk() []item[R, O] {
 // partition, so it keeps the first MaxDeadLetterBytes bytes and says so.
 const MaxDeadLetterBytes = 1_000_000
 
-func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.DeadLetter {
+func (c *Consumer[R, O]) deadLetter(msg *kafka.Message, reason error) *warehouse.DeadLetter {
+	// The message's bytes are the reader's, reused for the next message.
 	raw, why := msg.Value, reason.Error()
 	if len(raw) > MaxDeadLetterBytes {
 		raw = raw[:MaxDeadLetterBytes]
@@ -412,7 +380,7 @@ func (c *Consumer[R, O]) deadLetter(msg kafka.Message, reason error) *warehouse.
 	}
 	return &warehouse.DeadLetter{
 		Topic: c.topic, Partition: int32(msg.Partition), Offset: msg.Offset,
-		Key: msg.Key, Raw: raw, Error: why, ReceivedAt: time.Now(),
+		Key: bytes.Clone(msg.Key), Raw: bytes.Clone(raw), Error: why, ReceivedAt: time.Now(),
 	}
 }
 

@@ -22,17 +22,24 @@ type sliceReader struct {
 	msgs []kafka.Message
 }
 
-func (r *sliceReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+func (r *sliceReader) Fetch(ctx context.Context, deliver func(*kafka.Message) bool) error {
 	r.mu.Lock()
-	if len(r.msgs) > 0 {
-		m := r.msgs[0]
-		r.msgs = r.msgs[1:]
-		r.mu.Unlock()
-		return m, nil
-	}
+	msgs := r.msgs
+	r.msgs = nil
 	r.mu.Unlock()
-	<-ctx.Done()
-	return kafka.Message{}, ctx.Err()
+	if len(msgs) == 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for i := range msgs {
+		if !deliver(&msgs[i]) {
+			r.mu.Lock()
+			r.msgs = append(msgs[i+1:], r.msgs...)
+			r.mu.Unlock()
+			return nil
+		}
+	}
+	return nil
 }
 
 func (r *sliceReader) Close() error { return nil }
@@ -62,7 +69,7 @@ func TestUnstoredBatchIsNeverSkipped(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Consumer[string, string]{
 		topic:  "t",
-		decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
+		decode: func(m *kafka.Message) (string, error) { return string(m.Value), nil },
 		store: func(_ context.Context, rows []string) error {
 			mu.Lock()
 			defer mu.Unlock()
@@ -104,7 +111,7 @@ func TestUnstoredBatchIsNeverSkipped(t *testing.T) {
 func stringConsumer(store func(context.Context, []string) error, readers ReaderFactory, settings Settings) *Consumer[string, string] {
 	return &Consumer[string, string]{
 		topic:  "t",
-		decode: func(m kafka.Message) (string, error) { return string(m.Value), nil },
+		decode: func(m *kafka.Message) (string, error) { return string(m.Value), nil },
 		store:  store, dead: nopDead{}, outputs: nopSink[string]{}, readers: readers, settings: settings,
 		stats: &Stats{}, log: zerolog.Nop(),
 	}
@@ -130,7 +137,7 @@ func TestWatermarksRecordedBeforeCommit(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &Consumer[time.Time, string]{
 		topic: "t",
-		decode: func(m kafka.Message) (time.Time, error) {
+		decode: func(m *kafka.Message) (time.Time, error) {
 			d, err := time.ParseDuration(string(m.Value) + "h")
 			return t0.Add(d), err
 		},
@@ -218,20 +225,23 @@ type pacedReader struct {
 	next        int
 }
 
-func (r *pacedReader) FetchMessage(ctx context.Context) (kafka.Message, error) {
+func (r *pacedReader) Fetch(ctx context.Context, deliver func(*kafka.Message) bool) error {
 	if r.next == r.n {
 		<-ctx.Done()
-		return kafka.Message{}, ctx.Err()
+		return ctx.Err()
 	}
-	if r.next%r.perMilli == 0 {
-		time.Sleep(time.Millisecond)
+	time.Sleep(time.Millisecond)
+	for end := min(r.next+r.perMilli, r.n); r.next < end; {
+		m := kafka.Message{Partition: 0, Offset: int64(r.next), Value: []byte("x"), HighWaterMark: int64(r.next) + 1}
+		if r.behind {
+			m.HighWaterMark = int64(r.n)
+		}
+		r.next++
+		if !deliver(&m) {
+			return nil
+		}
 	}
-	m := kafka.Message{Partition: 0, Offset: int64(r.next), Value: []byte("x"), HighWaterMark: int64(r.next) + 1}
-	if r.behind {
-		m.HighWaterMark = int64(r.n)
-	}
-	r.next++
-	return m, nil
+	return nil
 }
 
 func (r *pacedReader) Close() error { return nil }

@@ -261,28 +261,3 @@ func subscribed(m kafka.GroupMember, topic string) bool {
 	}
 	return false
 }
-
-// PartitionReaders returns a ReaderFactory that opens kafka-go readers on
-// single partitions, sized for messages up to maxMessageBytes. A fetch asks
-// for 1 MiB per partition (Kafka's own max.partition.fetch.bytes): with
-// 16 MiB the broker assembled, and the reader took in, responses so large
-// that growing and copying them cost more than decoding the messages.
-func PartitionReaders(brokers []string, dialer *kafka.Dialer, maxMessageBytes int) ReaderFactory {
-	return func(topic string, partition int, offset int64) (MessageReader, error) {
-		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:       brokers,
-			Dialer:        dialer,
-			Topic:         topic,
-			Partition:     partition,
-			MinBytes:      1,
-			MaxBytes:      max(1<<20, 2*maxMessageBytes),
-			MaxWait:       200 * time.Millisecond,
-			QueueCapacity: 1024,
-		})
-		if err := r.SetOffset(offset); err != nil {
-			r.Close()
-			return nil, fmt.Errorf("set offset %d: %w", offset, err)
-		}
-		return r, nil
-	}
-}

@@ -152,7 +152,7 @@ func TestMalformedCorpusGoesToDLQ(t *testing.T) {
 		State:       wh,
 		Rules: realtime.Rules{Thresholds: cfg.Rules.Thresholds, HotlineNumbers: cfg.Rules.HotlineNumbers,
 			CompetitorHotlines: cfg.Rules.CompetitorHotlines, Plan: plan},
-		Readers:   consumers.PartitionReaders(b.Addrs(), nil, cfg.Ingest.MaxMessageBytes),
+		Readers:   consumers.PartitionReaders(&kafka.Client{Addr: kafka.TCP(b.Addrs()...), Timeout: consumers.FetchTimeout}, cfg.Ingest.MaxMessageBytes, zerolog.Nop()),
 		Plan:      plan,
 		Location:  loc,
 		TierRules: warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},

@@ -14,7 +14,7 @@ import (
 // taskConsumer builds a consumer whose rows are only observed by the
 // partition's task engine (the facts they carry are stored elsewhere).
 func taskConsumer[R any](topic string, owner *tasks.Owner, out OutputSink[tasks.Row], d Deps,
-	decode func(kafka.Message) (R, error), apply func(h *tasks.Handle, r *R) ([]tasks.Row, error)) *Consumer[R, tasks.Row] {
+	decode func(*kafka.Message) (R, error), apply func(h *tasks.Handle, r *R) ([]tasks.Row, error)) *Consumer[R, tasks.Row] {
 	observe := func(ctx context.Context, partition int, _ int64) (Observer[R, tasks.Row], func(), error) {
 		h, err := owner.Acquire(ctx, partition)
 		if err != nil {
@@ -30,7 +30,7 @@ func taskConsumer[R any](topic string, owner *tasks.Owner, out OutputSink[tasks.
 // tasks. churn.warnings is keyed by MSISDN like the inputs, so the instance
 // that owns a subscriber's partition is the only writer of its tasks.
 func NewWarnings(topic string, owner *tasks.Owner, out OutputSink[tasks.Row], d Deps) *Consumer[schemas.Warning, tasks.Row] {
-	decode := func(msg kafka.Message) (schemas.Warning, error) {
+	decode := func(msg *kafka.Message) (schemas.Warning, error) {
 		var w schemas.Warning
 		if err := json.Unmarshal(msg.Value, &w); err != nil {
 			return w, fmt.Errorf("not a warning: %w", err)
@@ -47,7 +47,7 @@ func NewWarnings(topic string, owner *tasks.Owner, out OutputSink[tasks.Row], d 
 // NewTaskUpdates returns the consumer of churn.task-updates. An update for
 // an unknown task or an illegal transition goes to the DLQ with the reason.
 func NewTaskUpdates(topic string, owner *tasks.Owner, out OutputSink[tasks.Row], d Deps) *Consumer[schemas.TaskUpdate, tasks.Row] {
-	decode := func(msg kafka.Message) (schemas.TaskUpdate, error) { return schemas.DecodeTaskUpdate(msg.Value) }
+	decode := func(msg *kafka.Message) (schemas.TaskUpdate, error) { return schemas.DecodeTaskUpdate(msg.Value) }
 	apply := func(h *tasks.Handle, u *schemas.TaskUpdate) ([]tasks.Row, error) { return h.OnUpdate(*u) }
 	return taskConsumer(topic, owner, out, d, decode, apply)
 }

@@ -48,7 +48,7 @@ type Deps struct {
 	Live *realtime.Live
 }
 
-func newConsumer[R, O any](topic string, d Deps, decode func(kafka.Message) (R, error), store func(context.Context, []R) error,
+func newConsumer[R, O any](topic string, d Deps, decode func(*kafka.Message) (R, error), store func(context.Context, []R) error,
 	observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
 	return &Consumer[R, O]{
 		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
@@ -70,7 +70,7 @@ func withWatermarks[R, O any](c *Consumer[R, O], d Deps, eventTime func(*R) time
 // peer_network gets the network of its peer (of forward_to for FWD) from the
 // number plan.
 func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningRow] {
-	decode := func(msg kafka.Message) (warehouse.CDRRow, error) {
+	decode := func(msg *kafka.Message) (warehouse.CDRRow, error) {
 		c, err := schemas.DecodeCDR(msg.Value)
 		if err != nil {
 			return warehouse.CDRRow{}, err
@@ -114,7 +114,7 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 
 // NewBilling returns the consumer of the billing.events topic.
 func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.WarningRow] {
-	decode := func(msg kafka.Message) (warehouse.BillingRow, error) {
+	decode := func(msg *kafka.Message) (warehouse.BillingRow, error) {
 		b, err := schemas.DecodeBilling(msg.Value)
 		if err != nil {
 			return warehouse.BillingRow{}, err
@@ -135,7 +135,7 @@ func NewBilling(topic string, d Deps) *Consumer[warehouse.BillingRow, warehouse.
 // NewCRM returns the consumer of the crm.events topic; it keeps the
 // subscribers table current.
 func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningRow] {
-	decode := func(msg kafka.Message) (warehouse.CRMRow, error) {
+	decode := func(msg *kafka.Message) (warehouse.CRMRow, error) {
 		e, err := schemas.DecodeCRM(msg.Value)
 		if err != nil {
 			return warehouse.CRMRow{}, err
