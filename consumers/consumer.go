@@ -538,6 +538,7 @@ func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending,
 // when eventTime is set, the highest event time of its rows per partition.
 type batch[R, O any] struct {
 	rows      []R
+	capacity  int // rows a full batch holds
 	outputs   []O
 	dead      []warehouse.DeadLetter
 	offsets   map[int]int64
@@ -545,8 +546,14 @@ type batch[R, O any] struct {
 	marks     map[int]time.Time
 }
 
+// A batch starts with room for firstRows rows, so that the batches of
+// topics with few messages stay small; one that outgrows it is grown at
+// once to its full capacity. Growing by append's factor of 1.25 copied the
+// rows of a CDR batch five times over, 0.5 s of a 9 s benchmark run.
+const firstRows = 1 << 16
+
 func newBatch[R, O any](capacity int, eventTime func(*R) time.Time) *batch[R, O] {
-	return &batch[R, O]{rows: make([]R, 0, min(capacity, 1<<16)), offsets: map[int]int64{},
+	return &batch[R, O]{rows: make([]R, 0, min(capacity, firstRows)), capacity: capacity, offsets: map[int]int64{},
 		eventTime: eventTime, marks: map[int]time.Time{}}
 }
 
@@ -561,6 +568,9 @@ func (b *batch[R, O]) add(it *item[R, O]) {
 	if it.dead != nil {
 		b.dead = append(b.dead, *it.dead)
 	} else {
+		if len(b.rows) == cap(b.rows) && cap(b.rows) < b.capacity {
+			b.rows = slices.Grow(b.rows, b.capacity-len(b.rows))
+		}
 		b.rows = append(b.rows, it.row)
 		b.outputs = append(b.outputs, it.outputs...)
 		if b.eventTime != nil {
