@@ -278,7 +278,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	pctx, stopPipeline := context.WithCancel(ctx)
 	done := make(chan struct{})
 	var runErr error
-	cpu := startCPU(pcfg.ClickHouse.Addr)
+	cpu := StartCPU(pcfg.ClickHouse.Addr)
 	runStart := time.Now()
 	go func() {
 		runErr = pipeline.Run(pctx, pcfg, pipeLog)
@@ -297,7 +297,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	defer stop()
 	err = waitConsumed(ctx, kconn, GroupID, t.Inputs(), done)
 	elapsed := time.Since(runStart)
-	goCPU, chCPU, chKnown := cpu.stop()
+	goCPU, chCPU, chKnown := cpu.Stop()
 	pprof.StopCPUProfile()
 	if err != nil {
 		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, stop())
@@ -320,9 +320,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	// The stream leaves the recompute of subscriber_daily for the
 	// subscriber-days it touched to the refresh every refresh_interval and
 	// to the daily evaluation; here it runs once, after the stream.
-	refreshCPU := startCPU(pcfg.ClickHouse.Addr)
+	refreshCPU := StartCPU(pcfg.ClickHouse.Addr)
 	rs, err := wh.RefreshPendingDaily(ctx, pipeline.DailyRules(pcfg.Rules))
-	_, refreshCH, _ := refreshCPU.stop()
+	_, refreshCH, _ := refreshCPU.Stop()
 	if err != nil {
 		rec.fail("subscriber_daily_refresh", err)
 	} else {

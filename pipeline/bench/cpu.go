@@ -95,16 +95,18 @@ func selfCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// cpuMeter measures the CPU of this process and of the local ClickHouse
+// CPUMeter measures the CPU of this process and of the local ClickHouse
 // server over a phase.
-type cpuMeter struct {
+type CPUMeter struct {
 	chPID       int
 	self, ch    time.Duration
 	chAvailable bool
 }
 
-func startCPU(clickHouseAddr string) *cpuMeter {
-	m := &cpuMeter{chPID: clickHouseProcess(clickHouseAddr), self: selfCPU()}
+// StartCPU starts measuring; the server is the local process listening on
+// clickHouseAddr, if any.
+func StartCPU(clickHouseAddr string) *CPUMeter {
+	m := &CPUMeter{chPID: clickHouseProcess(clickHouseAddr), self: selfCPU()}
 	if m.chPID != 0 {
 		ch, err := processCPU(m.chPID)
 		m.ch, m.chAvailable = ch, err == nil
@@ -112,9 +114,9 @@ func startCPU(clickHouseAddr string) *cpuMeter {
 	return m
 }
 
-// stop returns the CPU used since start: this process's and, when known,
+// Stop returns the CPU used since StartCPU: this process's and, when known,
 // the ClickHouse server's.
-func (m *cpuMeter) stop() (self, ch time.Duration, chKnown bool) {
+func (m *CPUMeter) Stop() (self, ch time.Duration, chKnown bool) {
 	self = selfCPU() - m.self
 	if !m.chAvailable {
 		return self, 0, false

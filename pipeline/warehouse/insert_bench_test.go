@@ -6,16 +6,21 @@ import (
 	"testing"
 	"time"
 
+	"churnwatch/pipeline/bench"
+	"churnwatch/pipeline/testenv"
 	"churnwatch/pipeline/warehouse"
 	"churnwatch/schemas"
 )
 
 // BenchmarkInsertCDR builds, encodes and sends one batch of 50,000 CDRs to
 // the local ClickHouse (the column insert of InsertCDR), reporting the time
-// per row. Run with: go test ./pipeline/warehouse -run XXX -bench InsertCDR
+// per row and the server's CPU per row (its background merges included).
+// Run with:
+// go test ./pipeline/warehouse -run XXX -bench InsertCDR
 func BenchmarkInsertCDR(b *testing.B) {
 	const n = 50_000
-	wh, _, _ := openWarehouse(b)
+	ch, _ := testenv.ClickHouse(b)
+	wh := openWarehouseWith(b, ch)
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	rows := make([]warehouse.CDRRow, n)
 	for i := range rows {
@@ -29,10 +34,14 @@ func BenchmarkInsertCDR(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := bench.StartCPU(ch.Addr)
 	for b.Loop() {
 		if err := wh.InsertCDR(ctx, rows); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
+	if _, server, ok := cpu.Stop(); ok {
+		b.ReportMetric(float64(server.Nanoseconds())/float64(b.N*n), "server-cpu-ns/row")
+	}
 }
