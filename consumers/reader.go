@@ -67,22 +67,22 @@ type partitionReader struct {
 	log       zerolog.Logger
 	key, val  []byte        // the delivered message's bytes, reused
 	msg       kafka.Message // the delivered message, reused: one given to deliver went to the heap
-	failing   int           // fetches failed in a row
 }
 
 func (r *partitionReader) Close() error { return nil }
 
 func (r *partitionReader) Fetch(ctx context.Context, deliver func(msg *kafka.Message) bool) error {
 	backoff := initialBackoff
+	failing := 0 // fetches failed in a row
 	for {
 		n, err := r.fetch1(ctx, deliver)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err == nil {
-			if r.failing > 0 {
-				r.log.Info().Int("attempts", r.failing+1).Msg("fetching recovered")
-				r.failing = 0
+			if failing > 0 {
+				r.log.Info().Int("attempts", failing+1).Msg("fetching recovered")
+				failing = 0
 			}
 			if n > 0 {
 				return nil
@@ -90,12 +90,12 @@ func (r *partitionReader) Fetch(ctx context.Context, deliver func(msg *kafka.Mes
 			backoff = initialBackoff
 			continue // nothing new within fetchWait: ask again
 		}
-		r.failing++
+		failing++
 		ev := r.log.Debug()
-		if r.failing == 1 || r.failing%20 == 0 {
+		if failing == 1 || failing%20 == 0 {
 			ev = r.log.Warn()
 		}
-		ev.Err(err).Int64("offset", r.next).Int("attempt", r.failing).Dur("retry_in", backoff).
+		ev.Err(err).Int64("offset", r.next).Int("attempt", failing).Dur("retry_in", backoff).
 			Msg("cannot fetch; is Kafka reachable? retrying")
 		select {
 		case <-time.After(backoff):
@@ -150,17 +150,11 @@ func (r *partitionReader) fetch1(ctx context.Context, deliver func(msg *kafka.Me
 		msg := &r.msg
 		*msg = kafka.Message{Topic: r.topic, Partition: r.partition, Offset: rec.Offset, HighWaterMark: res.HighWatermark,
 			Time: rec.Time, Headers: rec.Headers}
-		if r.key, err = readBytes(rec.Key, r.key); err != nil {
+		if msg.Key, err = readBytes(rec.Key, &r.key); err != nil {
 			return n, fmt.Errorf("read the key at offset %d: %w", rec.Offset, err)
 		}
-		if r.val, err = readBytes(rec.Value, r.val); err != nil {
+		if msg.Value, err = readBytes(rec.Value, &r.val); err != nil {
 			return n, fmt.Errorf("read the value at offset %d: %w", rec.Offset, err)
-		}
-		if rec.Key != nil {
-			msg.Key = r.key
-		}
-		if rec.Value != nil {
-			msg.Value = r.val
 		}
 		r.next = rec.Offset + 1
 		n++
@@ -197,17 +191,17 @@ func (r *partitionReader) resolve(ctx context.Context) error {
 	return fmt.Errorf("list offsets: no answer for partition %d", r.partition)
 }
 
-// readBytes reads b into buf, reusing its storage, and closes b: that gives
-// its share of the response's memory pages back to kafka-go's page pool,
-// which otherwise allocated fresh ones for every response (634 bytes per
-// message of BenchmarkPartitionFetch).
-func readBytes(b protocol.Bytes, buf []byte) ([]byte, error) {
+// readBytes reads b into *buf, reusing its storage, and returns it, or nil
+// when b is null. It closes b: that gives its share of the response's
+// memory pages back to kafka-go's page pool, which otherwise allocated fresh
+// ones for every response (634 bytes per message of BenchmarkPartitionFetch).
+func readBytes(b protocol.Bytes, buf *[]byte) ([]byte, error) {
 	if b == nil {
-		return buf[:0], nil
+		return nil, nil
 	}
 	defer b.Close()
 	n := b.Len()
-	buf = slices.Grow(buf[:0], n)[:n]
-	_, err := io.ReadFull(b, buf)
-	return buf, err
+	*buf = slices.Grow((*buf)[:0], n)[:n]
+	_, err := io.ReadFull(b, *buf)
+	return *buf, err
 }

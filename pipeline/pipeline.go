@@ -78,20 +78,20 @@ func Run(ctx context.Context, cfg config.Config, log zerolog.Logger) error {
 	reloader := NewReloader(cfg.RulesFile, cfg.Rules, plan, log)
 	// One publisher for every warning, real-time and daily.
 	warnings := alerts.NewPublisher(store, writer, t.Name(t.Warnings))
-	// The partition readers' fetches have a connection pool of their own.
-	fetches := kconn.Transport()
-	defer fetches.CloseIdleConnections()
+	// The partition readers' fetches have a connection pool of their own
+	// (kconn.Client gives every client its own Transport).
+	fetches := kconn.Client(consumers.FetchTimeout)
+	defer fetches.Transport.(*kafka.Transport).CloseIdleConnections()
 	deps := consumers.Deps{
 		Store:       store,
 		DeadLetters: consumers.NewDeadLetterQueue(writer, store, config.DLQSuffix),
 		Warnings:    warnings,
 		State:       wh,
 		Rules:       RealtimeRules(cfg.Rules, plan),
-		Readers: consumers.PartitionReaders(&kafka.Client{Addr: kafka.TCP(kconn.Brokers...), Timeout: consumers.FetchTimeout,
-			Transport: fetches}, cfg.Ingest.MaxMessageBytes, log),
-		Plan:      plan,
-		Location:  loc,
-		TierRules: warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},
+		Readers:     consumers.PartitionReaders(fetches, cfg.Ingest.MaxMessageBytes, log),
+		Plan:        plan,
+		Location:    loc,
+		TierRules:   warehouse.TierRules{DiamondFen: cfg.Tiers.DiamondFen, GoldFen: cfg.Tiers.GoldFen, SilverFen: cfg.Tiers.SilverFen},
 		Settings: consumers.Settings{BatchSize: cfg.Ingest.BatchSize, FlushInterval: cfg.Ingest.FlushInterval,
 			MaxMessageBytes: cfg.Ingest.MaxMessageBytes, ShutdownTimeout: cfg.Ingest.ShutdownTimeout},
 		Log:  log,

@@ -15,8 +15,7 @@ import (
 // BenchmarkInsertCDR builds, encodes and sends one batch of 50,000 CDRs to
 // the local ClickHouse (the column insert of InsertCDR), reporting the time
 // per row and the server's CPU per row (its background merges included).
-// Run with:
-// go test ./pipeline/warehouse -run XXX -bench InsertCDR
+// Run with: go test ./pipeline/warehouse -run XXX -bench InsertCDR
 func BenchmarkInsertCDR(b *testing.B) {
 	const n = 50_000
 	ch, _ := testenv.ClickHouse(b)
