@@ -3,7 +3,6 @@ package warehouse
 import (
 	"context"
 	"fmt"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -113,96 +112,119 @@ func (w *Warehouse) insertBatch(ctx context.Context, table string, columns []str
 	return nil
 }
 
-var cdrColumns = []string{"event_id", "msisdn", "peer", "peer_network", "network_derived", "direction", "start_time",
-	"day", "duration_s", "forward_to", "cell_id", "kafka_partition", "kafka_offset", "ingested_at"}
-
-// InsertCDR writes a batch of CDRs to the cdr table, column by column: the
-// busiest insert skips the per-row boxing and type switch of Append.
-func (w *Warehouse) InsertCDR(ctx context.Context, rows []CDRRow) error {
-	n := len(rows)
-	ids, msisdns, peers, networks, directions := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-	forwards, cells := make([]string, n), make([]string, n)
-	derived, durations := make([]uint8, n), make([]uint32, n)
-	starts, days, ingested := make([]time.Time, n), make([]time.Time, n), make([]time.Time, n)
-	partitions, offsets := make([]int32, n), make([]int64, n)
-	now := time.Now()
-	for i := range rows {
-		r := &rows[i]
-		ids[i], msisdns[i], peers[i], networks[i], directions[i] = r.EventID, r.MSISDN, r.Peer, string(r.Network), string(r.Direction)
-		forwards[i], cells[i] = r.ForwardTo, r.CellID
-		if r.NetworkDerived {
-			derived[i] = 1
-		}
-		durations[i] = uint32(r.DurationS)
-		starts[i], days[i], ingested[i] = r.StartTime, r.Day, now
-		partitions[i], offsets[i] = r.Partition, r.Offset
+// cdrColumns are the columns of cdr an insert writes.
+func cdrColumns(now time.Time) []insertColumn[CDRRow] {
+	return []insertColumn[CDRRow]{
+		col("event_id", func(r *CDRRow) string { return r.EventID }),
+		col("msisdn", func(r *CDRRow) string { return r.MSISDN }),
+		col("peer", func(r *CDRRow) string { return r.Peer }),
+		col("peer_network", func(r *CDRRow) string { return string(r.Network) }),
+		col("network_derived", func(r *CDRRow) uint8 { return boolUInt8(r.NetworkDerived) }),
+		col("direction", func(r *CDRRow) string { return string(r.Direction) }),
+		col("start_time", func(r *CDRRow) time.Time { return r.StartTime }),
+		col("day", func(r *CDRRow) time.Time { return r.Day }),
+		col("duration_s", func(r *CDRRow) uint32 { return uint32(r.DurationS) }),
+		col("forward_to", func(r *CDRRow) string { return r.ForwardTo }),
+		col("cell_id", func(r *CDRRow) string { return r.CellID }),
+		col("kafka_partition", func(r *CDRRow) int32 { return r.Partition }),
+		col("kafka_offset", func(r *CDRRow) int64 { return r.Offset }),
+		col("ingested_at", func(*CDRRow) time.Time { return now }),
 	}
-	return w.insertColumns(ctx, "cdr", cdrColumns, n, []any{ids, msisdns, peers, networks, derived, directions, starts,
-		days, durations, forwards, cells, partitions, offsets, ingested})
 }
 
-// insertColumns writes n rows given as one slice of n values per column, in
-// the order of columns.
-func (w *Warehouse) insertColumns(ctx context.Context, table string, columns []string, n int, values []any) error {
-	return w.insertBatch(ctx, table, columns, n, func(batch driver.Batch, lo, hi int) error {
-		for i, v := range values {
-			if err := batch.Column(i).Append(reflect.ValueOf(v).Slice(lo, hi).Interface()); err != nil {
-				return fmt.Errorf("insert %s column %s: %w", table, columns[i], err)
-			}
-		}
-		return nil
-	})
+// InsertCDR writes a batch of CDRs to the cdr table.
+func (w *Warehouse) InsertCDR(ctx context.Context, rows []CDRRow) error {
+	return insertRows(ctx, w, "cdr", cdrColumns(time.Now()), rows)
 }
 
-var billingColumns = []string{"event_id", "msisdn", "type", "ts", "day", "amount_fen", "balance_fen", "channel",
-	"bill_month", "kafka_partition", "kafka_offset", "ingested_at"}
+func boolUInt8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // InsertBilling writes a batch of billing events to billing_events.
 func (w *Warehouse) InsertBilling(ctx context.Context, rows []BillingRow) error {
 	now := time.Now()
-	return w.insert(ctx, "billing_events", billingColumns, len(rows), func(i int) []any {
-		r := &rows[i]
-		return []any{r.EventID, r.MSISDN, string(r.Type), r.TS, r.Day, r.AmountFen, r.BalanceFen, r.Channel,
-			r.BillMonth, r.Partition, r.Offset, now}
-	})
+	return insertRows(ctx, w, "billing_events", []insertColumn[BillingRow]{
+		col("event_id", func(r *BillingRow) string { return r.EventID }),
+		col("msisdn", func(r *BillingRow) string { return r.MSISDN }),
+		col("type", func(r *BillingRow) string { return string(r.Type) }),
+		col("ts", func(r *BillingRow) time.Time { return r.TS }),
+		col("day", func(r *BillingRow) time.Time { return r.Day }),
+		col("amount_fen", func(r *BillingRow) *int64 { return r.AmountFen }),
+		col("balance_fen", func(r *BillingRow) *int64 { return r.BalanceFen }),
+		col("channel", func(r *BillingRow) string { return r.Channel }),
+		col("bill_month", func(r *BillingRow) string { return r.BillMonth }),
+		col("kafka_partition", func(r *BillingRow) int32 { return r.Partition }),
+		col("kafka_offset", func(r *BillingRow) int64 { return r.Offset }),
+		col("ingested_at", func(*BillingRow) time.Time { return now }),
+	}, rows)
 }
-
-var crmColumns = []string{"event_id", "msisdn", "type", "ts", "day", "profile_name", "profile_birthday",
-	"profile_tier", "profile_region", "profile_account_manager", "profile_phone_manager", "profile_promo_end",
-	"profile_join_date", "profile_status", "profile_json", "kafka_partition", "kafka_offset", "ingested_at",
-	"profile_interests", "profile_has_interests", "profile_products", "profile_has_products", "profile_group_id",
-	"profile_group_name", "profile_group_level", "profile_network_age_months"}
 
 // InsertCRM writes a batch of CRM events to crm_events.
 func (w *Warehouse) InsertCRM(ctx context.Context, rows []CRMRow) error {
 	now := time.Now()
-	return w.insert(ctx, "crm_events", crmColumns, len(rows), func(i int) []any {
-		r := &rows[i]
-		p := r.Profile
-		if p == nil {
-			p = &schemas.Profile{}
+	none := &schemas.Profile{}
+	profile := func(r *CRMRow) *schemas.Profile {
+		if r.Profile == nil {
+			return none
 		}
-		var tier *string
-		if p.Tier != nil {
-			t := string(*p.Tier)
-			tier = &t
-		}
-		interests, hasInterests := listColumn(p.Interests)
-		products, hasProducts := listColumn(p.Products)
-		var groupID, groupName, groupLevel *string
-		if g := p.Group; g != nil {
-			level := string(g.Level)
-			groupID, groupName, groupLevel = &g.ID, &g.Name, &level
-		}
-		var age *uint32
-		if p.NetworkAgeMonths != nil {
-			a := uint32(*p.NetworkAgeMonths) // 0 to MaxNetworkAgeMonths, checked by the decoder
-			age = &a
-		}
-		return []any{r.EventID, r.MSISDN, string(r.Type), r.TS, r.Day, p.Name, p.Birthday, tier, p.Region,
-			p.AccountManager, p.PhoneManager, p.PromoEnd, p.JoinDate, p.Status, r.ProfileJSON, r.Partition, r.Offset, now,
-			interests, hasInterests, products, hasProducts, groupID, groupName, groupLevel, age}
-	})
+		return r.Profile
+	}
+	field := func(name string, get func(*schemas.Profile) *string) insertColumn[CRMRow] {
+		return col(name, func(r *CRMRow) *string { return get(profile(r)) })
+	}
+	group := func(name string, get func(*schemas.Group) string) insertColumn[CRMRow] {
+		return col(name, func(r *CRMRow) *string {
+			if g := profile(r).Group; g != nil {
+				v := get(g)
+				return &v
+			}
+			return nil
+		})
+	}
+	return insertRows(ctx, w, "crm_events", []insertColumn[CRMRow]{
+		col("event_id", func(r *CRMRow) string { return r.EventID }),
+		col("msisdn", func(r *CRMRow) string { return r.MSISDN }),
+		col("type", func(r *CRMRow) string { return string(r.Type) }),
+		col("ts", func(r *CRMRow) time.Time { return r.TS }),
+		col("day", func(r *CRMRow) time.Time { return r.Day }),
+		field("profile_name", func(p *schemas.Profile) *string { return p.Name }),
+		field("profile_birthday", func(p *schemas.Profile) *string { return p.Birthday }),
+		col("profile_tier", func(r *CRMRow) *string {
+			if t := profile(r).Tier; t != nil {
+				v := string(*t)
+				return &v
+			}
+			return nil
+		}),
+		field("profile_region", func(p *schemas.Profile) *string { return p.Region }),
+		field("profile_account_manager", func(p *schemas.Profile) *string { return p.AccountManager }),
+		field("profile_phone_manager", func(p *schemas.Profile) *string { return p.PhoneManager }),
+		field("profile_promo_end", func(p *schemas.Profile) *string { return p.PromoEnd }),
+		field("profile_join_date", func(p *schemas.Profile) *string { return p.JoinDate }),
+		field("profile_status", func(p *schemas.Profile) *string { return p.Status }),
+		col("profile_json", func(r *CRMRow) string { return r.ProfileJSON }),
+		col("kafka_partition", func(r *CRMRow) int32 { return r.Partition }),
+		col("kafka_offset", func(r *CRMRow) int64 { return r.Offset }),
+		col("ingested_at", func(*CRMRow) time.Time { return now }),
+		col("profile_interests", func(r *CRMRow) []string { l, _ := listColumn(profile(r).Interests); return l }),
+		col("profile_has_interests", func(r *CRMRow) uint8 { _, has := listColumn(profile(r).Interests); return has }),
+		col("profile_products", func(r *CRMRow) []string { l, _ := listColumn(profile(r).Products); return l }),
+		col("profile_has_products", func(r *CRMRow) uint8 { _, has := listColumn(profile(r).Products); return has }),
+		group("profile_group_id", func(g *schemas.Group) string { return g.ID }),
+		group("profile_group_name", func(g *schemas.Group) string { return g.Name }),
+		group("profile_group_level", func(g *schemas.Group) string { return string(g.Level) }),
+		col("profile_network_age_months", func(r *CRMRow) *uint32 {
+			if a := profile(r).NetworkAgeMonths; a != nil {
+				v := uint32(*a) // 0 to MaxNetworkAgeMonths, checked by the decoder
+				return &v
+			}
+			return nil
+		}),
+	}, rows)
 }
 
 // listColumn turns an optional profile list into its column and the flag

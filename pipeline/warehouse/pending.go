@@ -22,22 +22,19 @@ type PendingDay struct {
 	Offset    int64
 }
 
-var pendingColumns = []string{"topic", "kafka_partition", "kafka_offset", "msisdn", "day", "recorded_at"}
-
 // InsertPendingDays records subscriber-days of topic whose facts are
 // stored, for the refresh to recompute. It must follow the insert of those
 // facts: the refresh that reads a pending row must find its facts.
 func (w *Warehouse) InsertPendingDays(ctx context.Context, topic string, days []PendingDay) error {
-	n := len(days)
-	topics, partitions, offsets := make([]string, n), make([]int32, n), make([]int64, n)
-	msisdns, dates, recorded := make([]string, n), make([]time.Time, n), make([]time.Time, n)
 	now := time.Now()
-	for i := range days {
-		d := &days[i]
-		topics[i], partitions[i], offsets[i], msisdns[i], dates[i], recorded[i] = topic, d.Partition, d.Offset, d.MSISDN, d.Day, now
-	}
-	return w.insertColumns(ctx, "subscriber_daily_pending", pendingColumns, n,
-		[]any{topics, partitions, offsets, msisdns, dates, recorded})
+	return insertRows(ctx, w, "subscriber_daily_pending", []insertColumn[PendingDay]{
+		col("topic", func(*PendingDay) string { return topic }),
+		col("kafka_partition", func(d *PendingDay) int32 { return d.Partition }),
+		col("kafka_offset", func(d *PendingDay) int64 { return d.Offset }),
+		col("msisdn", func(d *PendingDay) string { return d.MSISDN }),
+		col("day", func(d *PendingDay) time.Time { return d.Day }),
+		col("recorded_at", func(*PendingDay) time.Time { return now }),
+	}, days)
 }
 
 // PendingRefresh is what one RefreshPendingDaily did.

@@ -351,15 +351,28 @@ func (w *Warehouse) readBills(ctx context.Context, touched *ext.Table, fold func
 	return rows.Err()
 }
 
-var subscriberColumns = []string{"msisdn", "name", "birthday", "tier", "profile_tier", "bill_avg_fen", "region",
-	"account_manager", "phone_manager", "promo_end", "join_date", "status", "first_seen", "updated_at", "version",
-	"interests", "group_id", "group_name", "group_level", "products", "network_age_months"}
-
 func (w *Warehouse) insertSubscribers(ctx context.Context, rows []SubscriberRow, version uint64) error {
-	return w.insert(ctx, "subscribers", subscriberColumns, len(rows), func(i int) []any {
-		r := &rows[i]
-		return []any{r.MSISDN, r.Name, r.Birthday, r.Tier, r.ProfileTier, r.BillAvgFen, r.Region,
-			r.AccountManager, r.PhoneManager, r.PromoEnd, r.JoinDate, r.Status, r.FirstSeen, r.UpdatedAt, version,
-			r.Interests, r.GroupID, r.GroupName, r.GroupLevel, r.Products, r.NetworkAgeMonths}
-	})
+	return insertRows(ctx, w, "subscribers", []insertColumn[SubscriberRow]{
+		col("msisdn", func(r *SubscriberRow) string { return r.MSISDN }),
+		col("name", func(r *SubscriberRow) string { return r.Name }),
+		col("birthday", func(r *SubscriberRow) string { return r.Birthday }),
+		col("tier", func(r *SubscriberRow) string { return r.Tier }),
+		col("profile_tier", func(r *SubscriberRow) string { return r.ProfileTier }),
+		col("bill_avg_fen", func(r *SubscriberRow) int64 { return r.BillAvgFen }),
+		col("region", func(r *SubscriberRow) string { return r.Region }),
+		col("account_manager", func(r *SubscriberRow) string { return r.AccountManager }),
+		col("phone_manager", func(r *SubscriberRow) string { return r.PhoneManager }),
+		col("promo_end", func(r *SubscriberRow) string { return r.PromoEnd }),
+		col("join_date", func(r *SubscriberRow) string { return r.JoinDate }),
+		col("status", func(r *SubscriberRow) string { return r.Status }),
+		col("first_seen", func(r *SubscriberRow) time.Time { return r.FirstSeen }),
+		col("updated_at", func(r *SubscriberRow) time.Time { return r.UpdatedAt }),
+		col("version", func(*SubscriberRow) uint64 { return version }),
+		col("interests", func(r *SubscriberRow) []string { return r.Interests }),
+		col("group_id", func(r *SubscriberRow) string { return r.GroupID }),
+		col("group_name", func(r *SubscriberRow) string { return r.GroupName }),
+		col("group_level", func(r *SubscriberRow) string { return r.GroupLevel }),
+		col("products", func(r *SubscriberRow) []string { return r.Products }),
+		col("network_age_months", func(r *SubscriberRow) *uint32 { return r.NetworkAgeMonths }),
+	}, rows)
 }

@@ -139,6 +139,12 @@ func oracleSubscribers(t *testing.T, w *Warehouse, msisdns []string, tiers TierR
 	return readSubscriberRows(t, w, ctx, w.sql(subscribersOracleSQL)+" ORDER BY msisdn", tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, uint64(1<<40))
 }
 
+// subscriberColumns are the columns of subscribers in the order
+// insertSubscribers writes them.
+var subscriberColumns = []string{"msisdn", "name", "birthday", "tier", "profile_tier", "bill_avg_fen", "region",
+	"account_manager", "phone_manager", "promo_end", "join_date", "status", "first_seen", "updated_at", "version",
+	"interests", "group_id", "group_name", "group_level", "products", "network_age_months"}
+
 // readSubscriberRows runs query with args, which
 // selects subscriberColumns, and scans the rows, version left out.
 func readSubscriberRows(t *testing.T, w *Warehouse, ctx context.Context, query string, args ...any) []SubscriberRow {
