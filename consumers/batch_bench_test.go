@@ -46,3 +46,30 @@ func BenchmarkBatchBuild(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/row")
 }
+
+// A batch grows once, when it outgrows firstRows: the chunk that takes it
+// past its capacity fits in its slack, and a batch reused after reset keeps
+// its room.
+func TestBatchGrowsOnce(t *testing.T) {
+	const capacity, chunk = 200_000, 3_000
+	b := newBatch[warehouse.CDRRow, warehouse.WarningRow](capacity, nil)
+	grown := 0
+	for round := 0; round < 2; round++ {
+		for b.size() < capacity {
+			for i := 0; i < chunk; i++ {
+				before := cap(b.rows)
+				b.add(&item[warehouse.CDRRow, warehouse.WarningRow]{partition: i % 4, offset: int64(b.size())})
+				if cap(b.rows) != before {
+					grown++
+				}
+			}
+		}
+		if b.size() <= capacity {
+			t.Fatalf("the test's last chunk should end past the capacity; size %d", b.size())
+		}
+		b.reset()
+	}
+	if grown != 1 {
+		t.Errorf("the batch's rows were reallocated %d times, want once (from firstRows to grownRows)", grown)
+	}
+}
