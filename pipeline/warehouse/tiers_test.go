@@ -464,3 +464,34 @@ func TestSnapshotOfEmptyBase(t *testing.T) {
 		t.Errorf("TakeSnapshot with only standard subscribers = %v, %d, %v; want false, 0, nil", taken, n, err)
 	}
 }
+
+// Profiles gives each subscriber's latest subscribers row, while the rows
+// of earlier refreshes are still unmerged beside it, and nothing for an
+// unknown subscriber.
+func TestProfilesLatestVersion(t *testing.T) {
+	w := open(t)
+	var f facts
+	f.profile("13800000001", at("10-01"), map[string]string{"tier": "gold", "region": "r1", "account_manager": "am1"})
+	f.profile("13800000002", at("10-01"), map[string]string{"tier": "silver", "region": "r2", "phone_manager": "pm2"})
+	f.store(t, w)
+	f.profile("13800000001", at("10-05"), map[string]string{"tier": "diamond", "account_manager": "am9"})
+	f.store(t, w)
+	f.profile("13800000001", at("10-02"), map[string]string{"region": "r3"}) // older than the tier change, newer for region
+	f.store(t, w)
+	var rows uint64
+	if err := w.Conn().QueryRow(context.Background(), "SELECT count() FROM "+w.Database()+".subscribers WHERE msisdn = '13800000001'").
+		Scan(&rows); err != nil || rows < 2 {
+		t.Fatalf("the test needs the refreshes unmerged; subscribers holds %d rows of 13800000001 (%v)", rows, err)
+	}
+	got, err := w.Profiles(context.Background(), []string{"13800000001", "13800000002", "13800000009"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]warehouse.Profile{
+		"13800000001": {Tier: schemas.TierDiamond, Region: "r3", AccountManager: "am9"},
+		"13800000002": {Tier: schemas.TierSilver, Region: "r2", PhoneManager: "pm2"},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("Profiles = %v, want %v", got, want)
+	}
+}
