@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -71,12 +72,25 @@ type item[R, O any] struct {
 	behind    int64 // messages in the partition after this one when it was fetched
 }
 
+// storeFunc stores a batch's rows. The finish it returns, when not nil, is
+// the rest of the batch's storing: it runs after the rows are stored and
+// before the batch's offsets are committed, in batch order, while the next
+// batch's rows are being stored (ClickHouse's time per insert bounds a
+// catch-up, and work that only has to follow the insert need not wait for
+// the next one).
+type storeFunc[R any] func(ctx context.Context, rows []R) (finish func(context.Context) error, err error)
+
+// storeOnly is a storeFunc that has nothing to finish.
+func storeOnly[R any](store func(ctx context.Context, rows []R) error) storeFunc[R] {
+	return func(ctx context.Context, rows []R) (func(context.Context) error, error) { return nil, store(ctx, rows) }
+}
+
 // Consumer consumes one input topic. R is the row type it stores, O the type
 // of output its observer derives (warnings, task versions).
 type Consumer[R, O any] struct {
 	topic  string
 	decode func(msg *kafka.Message) (R, error)
-	store  func(ctx context.Context, rows []R) error
+	store  storeFunc[R]
 	// eventTime returns a row's event time; nil when the topic records no
 	// watermarks. With it, every commit first records, through
 	// recordWatermarks, the highest event time stored on each committed
@@ -400,29 +414,84 @@ type commitWork struct {
 }
 
 // storeLoop stores each batch from full, in order, retrying until done or
-// ctx ends, and returns it to free. A batch that could not be stored ends
-// the loop: nothing after it is stored or committed, so it is replayed.
-//
-// Stored batches go to the committer whenever it is idle: after a store,
-// at every flush interval (when it was busy at the store), and always at
-// the end; those that wait while it commits go together.
+// ctx ends, and returns it to free; a finisher then finishes it (storeFunc),
+// publishes its outputs and dead letters and hands it to the committer, in
+// the same order, while storeLoop stores the next batch. A batch that could
+// not be stored or finished ends both: nothing after it is committed, so it
+// is replayed.
 func (c *Consumer[R, O]) storeLoop(ctx context.Context, full <-chan *batch[R, O], free chan<- *batch[R, O],
 	work chan<- commitWork, commit Committer) {
+	stored := make(chan *storedBatch[O])
+	finisherDone := make(chan struct{})
+	go func() { defer close(finisherDone); c.finishLoop(ctx, stored, work) }()
+	defer func() { <-finisherDone }()
+	defer close(stored)
+	for b := range full {
+		s, ok := c.storeRows(ctx, b, commit)
+		if !ok {
+			return
+		}
+		b.reset()
+		free <- b
+		select {
+		case stored <- s:
+		case <-finisherDone: // it could not finish a batch before ctx ended
+			return
+		}
+	}
+}
+
+// storedBatch is a batch whose rows are stored: what the finisher still
+// does with it.
+type storedBatch[O any] struct {
+	finish  func(context.Context) error
+	rows    int
+	outputs []O
+	dead    []warehouse.DeadLetter
+	offsets map[int]int64
+	marks   map[int]time.Time
+	start   time.Time
+}
+
+// storeRows stores the rows of b and returns what is left to do with it,
+// which no longer refers to b's rows; it reports whether it did.
+func (c *Consumer[R, O]) storeRows(ctx context.Context, b *batch[R, O], commit Committer) (*storedBatch[O], bool) {
+	s := &storedBatch[O]{rows: len(b.rows), outputs: b.outputs, dead: b.dead, offsets: b.offsets,
+		marks: maps.Clone(b.marks), start: time.Now()}
+	if commitFirst { // the fault suite's broken variant, never in a release build
+		commit(b.offsets)
+	}
+	failpoint(c.topic, "before-store")
+	if err := retry(ctx, c.log, "store "+c.topic+" batch", func(ctx context.Context) error {
+		var err error
+		s.finish, err = c.store(ctx, b.rows)
+		return err
+	}); err != nil {
+		return nil, false
+	}
+	failpoint(c.topic, "after-store")
+	return s, true
+}
+
+// finishLoop finishes each stored batch, in order, and hands what it
+// finished to the committer whenever it is idle: after a batch, at every
+// flush interval (when it was busy at the batch), and always at the end;
+// those that wait while it commits go together.
+func (c *Consumer[R, O]) finishLoop(ctx context.Context, stored <-chan *storedBatch[O], work chan<- commitWork) {
 	defer close(work)
 	p := &pending{offsets: map[int]int64{}, marks: map[int]time.Time{}}
 	ticker := time.NewTicker(c.settings.FlushInterval)
 	defer ticker.Stop()
 	for {
 		select {
-		case b, ok := <-full:
+		case s, ok := <-stored:
 			if !ok {
 				c.handOff(ctx, p, work, true)
 				return
 			}
-			if !c.store1(ctx, b, p, commit) {
+			if !c.finish1(ctx, s, p) {
 				return
 			}
-			free <- b
 		case <-ticker.C:
 		}
 		c.handOff(ctx, p, work, false)
@@ -495,42 +564,35 @@ func (c *Consumer[R, O]) commit1(ctx context.Context, w commitWork, commit Commi
 	return true
 }
 
-// store1 stores one batch, publishes its outputs and dead letters, and adds
-// it to what is pending; it reports whether it did.
-func (c *Consumer[R, O]) store1(ctx context.Context, b *batch[R, O], p *pending, commit Committer) bool {
-	start := time.Now()
-	if commitFirst { // the fault suite's broken variant, never in a release build
-		commit(b.offsets)
+// finish1 finishes a stored batch, publishes its outputs and dead letters,
+// and adds it to what is pending; it reports whether it did.
+func (c *Consumer[R, O]) finish1(ctx context.Context, s *storedBatch[O], p *pending) bool {
+	if s.finish != nil {
+		if err := retry(ctx, c.log, "finish storing "+c.topic+" batch", s.finish); err != nil {
+			return false
+		}
 	}
-	failpoint(c.topic, "before-store")
-	if err := retry(ctx, c.log, "store "+c.topic+" batch", func(ctx context.Context) error {
-		return c.store(ctx, b.rows)
-	}); err != nil {
-		return false
-	}
-	failpoint(c.topic, "after-store")
 	if err := retry(ctx, c.log, "publish what "+c.topic+" caused", func(ctx context.Context) error {
-		return c.outputs.Publish(ctx, b.outputs)
+		return c.outputs.Publish(ctx, s.outputs)
 	}); err != nil {
 		return false
 	}
 	if err := retry(ctx, c.log, "record "+c.topic+" dead letters", func(ctx context.Context) error {
-		return c.dead.Send(ctx, b.dead)
+		return c.dead.Send(ctx, s.dead)
 	}); err != nil {
 		return false
 	}
-	for partition, next := range b.offsets {
+	for partition, next := range s.offsets {
 		p.offsets[partition] = next
 	}
-	for partition, t := range b.marks {
+	for partition, t := range s.marks {
 		if t.After(p.marks[partition]) {
 			p.marks[partition] = t
 		}
 	}
-	c.stats.add(len(b.rows), len(b.dead), len(b.outputs))
-	c.hooks().BatchDone(len(b.rows), len(b.dead), len(b.outputs), time.Since(start))
-	c.log.Debug().Int("rows", len(b.rows)).Int("dead", len(b.dead)).Dur("took", time.Since(start)).Msg("batch stored")
-	b.reset()
+	c.stats.add(s.rows, len(s.dead), len(s.outputs))
+	c.hooks().BatchDone(s.rows, len(s.dead), len(s.outputs), time.Since(s.start))
+	c.log.Debug().Int("rows", s.rows).Int("dead", len(s.dead)).Dur("took", time.Since(s.start)).Msg("batch stored")
 	return true
 }
 

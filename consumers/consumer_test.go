@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,7 +71,7 @@ func TestUnstoredBatchIsNeverSkipped(t *testing.T) {
 	c := &Consumer[string, string]{
 		topic:  "t",
 		decode: func(m *kafka.Message) (string, error) { return string(m.Value), nil },
-		store: func(_ context.Context, rows []string) error {
+		store: storeOnly(func(_ context.Context, rows []string) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if !failed { // the first write finds ClickHouse away, and the generation ends
@@ -80,7 +81,7 @@ func TestUnstoredBatchIsNeverSkipped(t *testing.T) {
 			}
 			stored = append(stored, rows...)
 			return nil
-		},
+		}),
 		dead: nopDead{}, outputs: nopSink[string]{},
 		readers:  func(string, int, int64) (MessageReader, error) { return reader, nil },
 		settings: Settings{BatchSize: 2, FlushInterval: time.Hour, MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second},
@@ -112,7 +113,7 @@ func stringConsumer(store func(context.Context, []string) error, readers ReaderF
 	return &Consumer[string, string]{
 		topic:  "t",
 		decode: func(m *kafka.Message) (string, error) { return string(m.Value), nil },
-		store:  store, dead: nopDead{}, outputs: nopSink[string]{}, readers: readers, settings: settings,
+		store:  storeOnly(store), dead: nopDead{}, outputs: nopSink[string]{}, readers: readers, settings: settings,
 		stats: &Stats{}, log: zerolog.Nop(),
 	}
 }
@@ -141,12 +142,12 @@ func TestWatermarksRecordedBeforeCommit(t *testing.T) {
 			d, err := time.ParseDuration(string(m.Value) + "h")
 			return t0.Add(d), err
 		},
-		store: func(_ context.Context, rows []time.Time) error {
+		store: storeOnly(func(_ context.Context, rows []time.Time) error {
 			mu.Lock()
 			defer mu.Unlock()
 			stored += len(rows)
 			return nil
-		},
+		}),
 		eventTime: func(r *time.Time) time.Time { return *r },
 		recordWatermarks: func(_ context.Context, topic string, marks []warehouse.Watermark) error {
 			mu.Lock()
@@ -367,5 +368,92 @@ func TestReaderOpenFailureLeavesNothing(t *testing.T) {
 	}
 	if len(first.msgs) != 1 {
 		t.Errorf("a fetcher read %d message(s) from the first partition", 1-len(first.msgs))
+	}
+}
+
+// pairReader delivers its messages two per fetch, one batch of size 2 each.
+type pairReader struct{ msgs []kafka.Message }
+
+func (r *pairReader) Fetch(ctx context.Context, deliver func(*kafka.Message) bool) error {
+	if len(r.msgs) == 0 {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	for i := range min(2, len(r.msgs)) {
+		deliver(&r.msgs[i])
+	}
+	r.msgs = r.msgs[min(2, len(r.msgs)):]
+	return nil
+}
+
+func (r *pairReader) Close() error { return nil }
+
+// TestFinishInOrderBeforeCommit: a batch's finish runs after its rows are
+// stored, in batch order, and before any commit of its offsets; the next
+// batch's rows are stored while it runs.
+func TestFinishInOrderBeforeCommit(t *testing.T) {
+	var msgs []kafka.Message
+	for i := range 6 {
+		msgs = append(msgs, kafka.Message{Partition: 0, Offset: int64(i), Value: []byte(strconv.Itoa(i))})
+	}
+	var mu sync.Mutex
+	var log []string
+	note := func(s string) { mu.Lock(); log = append(log, s); mu.Unlock() }
+	secondStored := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := stringConsumer(nil, func(string, int, int64) (MessageReader, error) { return &pairReader{msgs: msgs}, nil },
+		Settings{BatchSize: 2, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: 5 * time.Second})
+	c.store = func(_ context.Context, rows []string) (func(context.Context) error, error) {
+		name := strings.Join(rows, "")
+		note("store " + name)
+		if name == "23" {
+			close(secondStored)
+		}
+		return func(context.Context) error {
+			if name == "01" { // holds the first batch until the second is stored beside it
+				select {
+				case <-secondStored:
+				case <-time.After(5 * time.Second):
+					t.Error("the second batch was not stored while the first was finishing")
+				}
+			}
+			note("finish " + name)
+			return nil
+		}, nil
+	}
+	commit := func(o map[int]int64) error {
+		note(fmt.Sprintf("commit %d", o[0]))
+		if o[0] == 6 {
+			cancel()
+		}
+		return nil
+	}
+	if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, commit); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	at := func(s string) int {
+		i := slices.Index(log, s)
+		if i < 0 {
+			t.Fatalf("no %q in %v", s, log)
+		}
+		return i
+	}
+	if !(at("store 01") < at("store 23") && at("store 23") < at("finish 01") && at("finish 01") < at("finish 23") &&
+		at("finish 23") < at("finish 45") && at("store 45") < at("finish 45")) {
+		t.Errorf("stores and finishes out of order: %v", log)
+	}
+	for i, s := range log {
+		var next int64
+		if _, err := fmt.Sscanf(s, "commit %d", &next); err != nil {
+			continue
+		}
+		for b := int64(0); b < next; b += 2 {
+			if f := at(fmt.Sprintf("finish %d%d", b, b+1)); f > i {
+				t.Errorf("%s before the batch at offset %d finished: %v", s, b, log)
+			}
+		}
 	}
 }

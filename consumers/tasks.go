@@ -22,7 +22,7 @@ func taskConsumer[R any](topic string, owner *tasks.Owner, out OutputSink[tasks.
 		}
 		return func(r *R) ([]tasks.Row, error) { return apply(h, r) }, h.Release, nil
 	}
-	store := func(context.Context, []R) error { return nil }
+	store := storeOnly(func(context.Context, []R) error { return nil })
 	return newConsumer(topic, d, decode, store, observe, out)
 }
 

@@ -3,11 +3,13 @@ package consumers
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
+	"golang.org/x/sync/errgroup"
 
 	"churnwatch/pipeline/numbering"
 	"churnwatch/pipeline/realtime"
@@ -48,7 +50,7 @@ type Deps struct {
 	Live *realtime.Live
 }
 
-func newConsumer[R, O any](topic string, d Deps, decode func(*kafka.Message) (R, error), store func(context.Context, []R) error,
+func newConsumer[R, O any](topic string, d Deps, decode func(*kafka.Message) (R, error), store storeFunc[R],
 	observe ObserverFactory[R, O], outputs OutputSink[O]) *Consumer[R, O] {
 	return &Consumer[R, O]{
 		topic: topic, decode: decode, store: store, dead: d.DeadLetters, readers: d.Readers,
@@ -90,21 +92,26 @@ func NewCDR(topic string, d Deps) *Consumer[warehouse.CDRRow, warehouse.WarningR
 	for _, n := range append(append([]string{}, d.Rules.HotlineNumbers...), d.Rules.CompetitorHotlines...) {
 		hotline[n] = true
 	}
-	store := func(ctx context.Context, rows []warehouse.CDRRow) error {
-		if err := d.Store.InsertCDR(ctx, rows); err != nil {
-			return err
-		}
+	store := storeOnly(func(ctx context.Context, rows []warehouse.CDRRow) error {
 		// Every delivery of a hotline call is recorded with its offset, so
 		// that a restart restores the calls consumed before its committed
-		// offset whichever copy survives in cdr (realtime.RestoreCDR).
-		var calls []warehouse.CDRRow
-		for i := range rows {
-			if rows[i].Direction == schemas.DirectionMO && hotline[rows[i].Peer] {
-				calls = append(calls, rows[i])
+		// offset whichever copy survives in cdr (realtime.RestoreCDR). Both
+		// inserts come before the commit; their order does not matter, so
+		// they run side by side (the storer's time per batch bounds the
+		// throughput of a catch-up).
+		g, gctx := errgroup.WithContext(ctx)
+		g.Go(func() error {
+			var calls []warehouse.CDRRow
+			for i := range rows {
+				if rows[i].Direction == schemas.DirectionMO && hotline[rows[i].Peer] {
+					calls = append(calls, rows[i])
+				}
 			}
-		}
-		return d.Store.InsertHotlineCalls(ctx, calls)
-	}
+			return d.Store.InsertHotlineCalls(gctx, calls)
+		})
+		g.Go(func() error { return d.Store.InsertCDR(gctx, rows) })
+		return g.Wait()
+	})
 	store = thenPendingDays(topic, d, store, func(r *warehouse.CDRRow) (warehouse.DayKey, warehouse.Provenance, bool) {
 		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, r.Provenance, true
 	})
@@ -157,16 +164,16 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 		func(r *warehouse.CRMRow) time.Time { return r.TS })
 }
 
-// storeThenRefreshSubscribers inserts a batch and recomputes, with it, the
-// subscribers rows of the rows that change them. Unlike subscriber_daily,
-// subscribers is not left for the refresh: warnings take a
+// storeThenRefreshSubscribers inserts a batch and recomputes, when it
+// finishes, the subscribers rows of the rows that change them. Unlike
+// subscriber_daily, subscribers is not left for the refresh: warnings take a
 // subscriber's tier and managers from it when they are published, and the
 // few CRM and BILL events make the recompute cheap.
 func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R) error, changes func(*R) bool,
-	msisdn func(*R) string) func(context.Context, []R) error {
-	return func(ctx context.Context, rows []R) error {
+	msisdn func(*R) string) storeFunc[R] {
+	return func(ctx context.Context, rows []R) (func(context.Context) error, error) {
 		if err := insert(ctx, rows); err != nil {
-			return err
+			return nil, err
 		}
 		touched := make(map[string]struct{})
 		for i := range rows {
@@ -175,27 +182,43 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 			}
 		}
 		if len(touched) == 0 {
-			return nil
+			return nil, nil
 		}
-		return d.Store.RefreshSubscribers(ctx, mapKeys(touched), d.TierRules)
+		msisdns := mapKeys(touched)
+		return func(ctx context.Context) error { return d.Store.RefreshSubscribers(ctx, msisdns, d.TierRules) }, nil
 	}
 }
 
-// thenPendingDays makes store, after storing a batch, record the
-// subscriber-days it touched (key names a row's, if it counts in
-// subscriber_daily) in subscriber_daily_pending, each with the partition and
-// highest offset of its rows, for the refresh to recompute
-// (warehouse.RefreshPendingDaily). Consumers do not recompute
-// subscriber_daily: in a replay every refresh would read again the days the
-// previous one read, and each recompute reads cdr FINAL.
-func thenPendingDays[R any](topic string, d Deps, store func(context.Context, []R) error,
-	key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) func(context.Context, []R) error {
+// thenPendingDays makes store, when it finishes a batch (after what store
+// finishes), record the subscriber-days the batch touched (key names a
+// row's, if it counts in subscriber_daily) in subscriber_daily_pending, each
+// with the partition and highest offset of its rows, for the refresh to
+// recompute (warehouse.RefreshPendingDaily). They are recorded after the
+// facts, and batch after batch: a refresh that reads a pending row finds its
+// facts, and the rows of a partition arrive in offset order. Consumers do
+// not recompute subscriber_daily: in a replay every refresh would read again
+// the days the previous one read, and each recompute reads cdr FINAL.
+func thenPendingDays[R any](topic string, d Deps, store storeFunc[R],
+	key func(*R) (warehouse.DayKey, warehouse.Provenance, bool)) storeFunc[R] {
 	days := newPendingDays(key) // the consumer's storer is its only caller
-	return func(ctx context.Context, rows []R) error {
-		if err := store(ctx, rows); err != nil {
-			return err
+	return func(ctx context.Context, rows []R) (func(context.Context) error, error) {
+		// The days are gathered while store writes the facts.
+		gathered := make(chan []warehouse.PendingDay, 1)
+		go func() { gathered <- slices.Clone(days.gather(rows)) }()
+		finish, err := store(ctx, rows)
+		pending := <-gathered
+		if err != nil {
+			return nil, err
 		}
-		return d.Store.InsertPendingDays(ctx, topic, days.gather(rows))
+		return func(ctx context.Context) error {
+			if finish != nil {
+				if err := finish(ctx); err != nil {
+					return err
+				}
+				finish = nil // done; a retry only records the days
+			}
+			return d.Store.InsertPendingDays(ctx, topic, pending)
+		}, nil
 	}
 }
 

@@ -58,12 +58,28 @@ func TestPendingDays(t *testing.T) {
 	}
 	store := &recordingStore{}
 	stored := 0
-	pending := thenPendingDays("p.cdr.voice", Deps{Store: store}, func(context.Context, []row) error { stored++; return nil },
-		func(r *row) (warehouse.DayKey, warehouse.Provenance, bool) { return r.key, r.prov, r.counts })
-	if err := pending(context.Background(), rows); err != nil {
+	finished := 0
+	pending := thenPendingDays("p.cdr.voice", Deps{Store: store}, func(context.Context, []row) (func(context.Context) error, error) {
+		stored++
+		return func(context.Context) error {
+			if len(store.days) != 0 {
+				t.Error("the days were recorded before the store finished")
+			}
+			finished++
+			return nil
+		}, nil
+	}, func(r *row) (warehouse.DayKey, warehouse.Provenance, bool) { return r.key, r.prov, r.counts })
+	finish, err := pending(context.Background(), rows)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if stored != 1 || len(store.days) != 1 || store.topic != "p.cdr.voice" {
+	if len(store.days) != 0 {
+		t.Fatal("the days were recorded before the batch finished")
+	}
+	if err := finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if stored != 1 || finished != 1 || len(store.days) != 1 || store.topic != "p.cdr.voice" {
 		t.Fatalf("%d stores, %d pending inserts of topic %q; want one each, of p.cdr.voice", stored, len(store.days), store.topic)
 	}
 	str := func(d warehouse.PendingDay) string {
@@ -85,9 +101,9 @@ func TestPendingDays(t *testing.T) {
 		t.Errorf("pending days\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
-	failing := thenPendingDays("p.cdr.voice", Deps{Store: store}, func(context.Context, []row) error { return errors.New("down") },
+	failing := thenPendingDays("p.cdr.voice", Deps{Store: store}, storeOnly(func(context.Context, []row) error { return errors.New("down") }),
 		func(r *row) (warehouse.DayKey, warehouse.Provenance, bool) { return r.key, r.prov, r.counts })
-	if err := failing(context.Background(), rows); err == nil || len(store.days) != 1 {
+	if finish, err := failing(context.Background(), rows); err == nil || finish != nil || len(store.days) != 1 {
 		t.Errorf("a failed store: error %v, %d pending inserts; want the error and no insert", err, len(store.days))
 	}
 }
