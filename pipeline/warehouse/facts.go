@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	"churnwatch/schemas"
 )
@@ -132,10 +133,28 @@ func cdrColumns(now time.Time) []insertColumn[CDRRow] {
 	}
 }
 
-// InsertCDR writes a batch of CDRs to the cdr table.
+// InsertCDR writes a batch of CDRs to the cdr table. A batch of at least
+// splitCDRRows goes as two INSERTs side by side, its halves: ClickHouse
+// 18.16 sorts and writes the part of one INSERT in one thread, and while it
+// does, the consumer's storer waits and the second core idled in the
+// CDR-only half of a catch-up (17-36% idle). When one half fails, the whole
+// batch is retried; the facts' ReplacingMergeTree absorbs the copies.
 func (w *Warehouse) InsertCDR(ctx context.Context, rows []CDRRow) error {
-	return insertRows(ctx, w, "cdr", cdrColumns(time.Now()), rows)
+	now := time.Now()
+	if len(rows) < splitCDRRows {
+		return insertRows(ctx, w, "cdr", cdrColumns(now), rows)
+	}
+	half := len(rows) / 2
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return insertRows(gctx, w, "cdr", cdrColumns(now), rows[:half]) })
+	g.Go(func() error { return insertRows(gctx, w, "cdr", cdrColumns(now), rows[half:]) })
+	return g.Wait()
 }
+
+// splitCDRRows is the smallest CDR batch InsertCDR splits: a catch-up's
+// batches (200,000 rows by default), not the small ones of a steady stream,
+// whose two parts would only mean more merging.
+const splitCDRRows = 4 * insertBlockRows
 
 func boolUInt8(b bool) uint8 {
 	if b {

@@ -71,6 +71,34 @@ func TestInsertCDRColumns(t *testing.T) {
 	}
 }
 
+// TestInsertCDRLargeBatch: a batch large enough to go as two INSERTs side
+// by side lands whole, every row once.
+func TestInsertCDRLargeBatch(t *testing.T) {
+	wh, conn, db := openWarehouse(t)
+	ctx := context.Background()
+	const n = 70_001
+	start := time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
+	rows := make([]warehouse.CDRRow, n)
+	for i := range rows {
+		at := start.Add(time.Duration(i) * time.Second)
+		rows[i] = warehouse.CDRRow{CDR: schemas.CDR{EventID: fmt.Sprintf("e-%d", i), MSISDN: fmt.Sprintf("138%08d", i%5000),
+			Peer: "13900000000", Direction: schemas.DirectionMO, StartTime: at, DurationS: 60},
+			Network: "CMCC", Day: warehouse.LocalDay(at, time.UTC), Provenance: warehouse.Provenance{Partition: int32(i % 4), Offset: int64(i)}}
+	}
+	if err := wh.InsertCDR(ctx, rows); err != nil {
+		t.Fatal(err)
+	}
+	var count, ids, sum uint64
+	var first, last string
+	if err := conn.QueryRow(ctx, `SELECT count(), uniqExact(event_id), toUInt64(sum(kafka_offset)), min(event_id), max(event_id) FROM `+db+`.cdr`).
+		Scan(&count, &ids, &sum, &first, &last); err != nil {
+		t.Fatal(err)
+	}
+	if count != n || ids != n || sum != n*(n-1)/2 {
+		t.Errorf("%d rows, %d event ids, offsets summing to %d (%s to %s); want %d, %d and %d", count, ids, sum, first, last, n, n, n*(n-1)/2)
+	}
+}
+
 func fmtRow(fields ...any) string {
 	parts := make([]string, len(fields))
 	for i, f := range fields {
