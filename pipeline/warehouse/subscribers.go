@@ -43,10 +43,21 @@ type TierRules struct {
 // latest value of a field is the same whichever copy gives it; two different
 // messages with one event_id (a producer's bug) resolve to the one with the
 // higher offset, the copy FINAL keeps once the later insert is merged.
+//
+// Refreshes run one at a time in a process. The CRM and the billing
+// consumers both refresh a subscriber, each after inserting its own events;
+// side by side, one could read the events before the other's insert and
+// write after the other's refresh, with the higher version: a row without
+// the other's events, until the subscriber's next event. One at a time,
+// each refresh reads every event inserted before the previous refresh
+// wrote, and writes after it. (The group balancer gives partition p of
+// every topic to one member, so a subscriber's refreshes are in one process.)
 func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers TierRules) error {
 	if len(msisdns) == 0 {
 		return nil
 	}
+	w.refreshing.Lock()
+	defer w.refreshing.Unlock()
 	folds := make(map[string]*subscriberFold, len(msisdns))
 	fold := func(m string) *subscriberFold {
 		f := folds[m]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -493,5 +494,57 @@ func TestProfilesLatestVersion(t *testing.T) {
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Profiles = %v, want %v", got, want)
+	}
+}
+
+// TestRefreshSubscribersSideBySide: the CRM and billing consumers insert
+// their events of a subscriber and refresh it at the same moment; however
+// the two refreshes interleave, the row ends with both (a profile field and
+// the bill average). Each subscriber is one such race.
+func TestRefreshSubscribersSideBySide(t *testing.T) {
+	w := open(t)
+	ctx := context.Background()
+	const n = 60
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n)
+	for i := range n {
+		m := fmt.Sprintf("138%08d", i)
+		var crm, bills facts
+		crm.profile(m, at("10-01"), map[string]string{"region": "r-" + m})
+		bills.bills(m, map[string]int64{"2026-08": 60000, "2026-09": 60000, "2026-10": 60000})
+		for _, f := range []*facts{&crm, &bills} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.InsertCRM(ctx, f.crm); err != nil {
+					errs <- err
+				}
+				if err := w.InsertBilling(ctx, f.billing); err != nil {
+					errs <- err
+				}
+				if err := w.RefreshSubscribers(ctx, []string{m}, rules); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		if i%4 == 3 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	stale := 0
+	for i := range n {
+		m := fmt.Sprintf("138%08d", i)
+		if s := readSubscriber(t, w, m); s.region != "r-"+m || s.billAvg != 60000 {
+			stale++
+			t.Logf("%s: region %q, bill average %d", m, s.region, s.billAvg)
+		}
+	}
+	if stale > 0 {
+		t.Errorf("%d of %d subscribers lost the events of one consumer to the other's refresh", stale, n)
 	}
 }

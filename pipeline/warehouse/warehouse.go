@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -32,6 +33,8 @@ type Warehouse struct {
 	db   string
 	log  zerolog.Logger
 	ver  versionClock
+	// refreshing serialises RefreshSubscribers (see there).
+	refreshing sync.Mutex
 	// cluster, when set, is the cluster Migrate creates the schema on; auth
 	// reaches its other servers.
 	cluster string
