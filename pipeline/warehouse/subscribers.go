@@ -59,10 +59,17 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 	w.refreshing.Lock()
 	defer w.refreshing.Unlock()
 	folds := make(map[string]*subscriberFold, len(msisdns))
+	// Folds are about 1 KiB, with pointers: they come from slabs of up to
+	// foldSlab, not one allocation each.
+	var slab []subscriberFold
 	fold := func(m string) *subscriberFold {
 		f := folds[m]
 		if f == nil {
-			f = &subscriberFold{}
+			if len(slab) == cap(slab) {
+				slab = make([]subscriberFold, 0, min(foldSlab, len(msisdns)))
+			}
+			slab = append(slab, subscriberFold{})
+			f = &slab[len(slab)-1]
 			folds[m] = f
 		}
 		return f
@@ -87,6 +94,9 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 	}
 	return nil
 }
+
+// foldSlab is how many folds RefreshSubscribers allocates at once.
+const foldSlab = 1024
 
 // eventKey orders the events of one subscriber: by event time, ties broken
 // by event_id, as the facts' sorting key does, then by offset.
