@@ -3,7 +3,6 @@ package consumers
 import (
 	"context"
 	"encoding/json"
-	"slices"
 	"strconv"
 	"time"
 
@@ -204,7 +203,7 @@ func thenPendingDays[R any](topic string, d Deps, store storeFunc[R],
 	return func(ctx context.Context, rows []R) (func(context.Context) error, error) {
 		// The days are gathered while store writes the facts.
 		gathered := make(chan []warehouse.PendingDay, 1)
-		go func() { gathered <- slices.Clone(days.gather(rows)) }()
+		go func() { gathered <- days.gather(rows) }()
 		finish, err := store(ctx, rows)
 		pending := <-gathered
 		if err != nil {
@@ -225,13 +224,13 @@ func thenPendingDays[R any](topic string, d Deps, store storeFunc[R],
 // pendingDays gathers the distinct subscriber-days of a batch per
 // partition, each with its highest offset. Nearly every row touches a day
 // already there, so the lookup is the cost: a normalised MSISDN (11 digits),
-// its day and the partition pack into one integer key, and the maps and the
-// list keep their room from one batch to the next.
+// its day and the partition pack into one integer key, and the maps keep
+// their room from one batch to the next.
 type pendingDays[R any] struct {
 	key    func(*R) (warehouse.DayKey, warehouse.Provenance, bool)
-	packed map[uint64]int       // index in days
+	packed map[uint64]int       // index in the days gathered
 	other  map[partitionDay]int // what does not pack
-	days   []warehouse.PendingDay
+	room   int                  // how many days the last batch had
 }
 
 type partitionDay struct {
@@ -247,12 +246,12 @@ func newPendingDays[R any](key func(*R) (warehouse.DayKey, warehouse.Provenance,
 	return &pendingDays[R]{key: key, packed: map[uint64]int{}, other: map[partitionDay]int{}}
 }
 
-// gather returns the subscriber-days of rows; the slice is valid until the
-// next call.
+// gather returns the subscriber-days of rows, in a slice of the caller's:
+// a batch's days are recorded while the next batch's are gathered.
 func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 	clear(p.packed)
 	clear(p.other)
-	p.days = p.days[:0]
+	days := make([]warehouse.PendingDay, 0, p.room)
 	for i := range rows {
 		k, prov, ok := p.key(&rows[i])
 		if !ok {
@@ -262,21 +261,22 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 		if day, ok := packDayKey(k); ok && prov.Partition >= 0 && prov.Partition < 1<<partitionBits {
 			key := uint64(prov.Partition)<<(64-partitionBits) | day
 			if at, seen = p.packed[key]; !seen {
-				p.packed[key] = len(p.days)
+				p.packed[key] = len(days)
 			}
 		} else {
 			key := partitionDay{prov.Partition, k}
 			if at, seen = p.other[key]; !seen {
-				p.other[key] = len(p.days)
+				p.other[key] = len(days)
 			}
 		}
 		if !seen {
-			p.days = append(p.days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
-		} else if prov.Offset > p.days[at].Offset {
-			p.days[at].Offset = prov.Offset
+			days = append(days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
+		} else if prov.Offset > days[at].Offset {
+			days[at].Offset = prov.Offset
 		}
 	}
-	return p.days
+	p.room = len(days)
+	return days
 }
 
 // dayBits holds a day number (days since 1970): enough until the year 2328.
