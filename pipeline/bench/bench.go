@@ -297,7 +297,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	defer stop()
 	err = waitConsumed(ctx, kconn, GroupID, t.Inputs(), done)
 	elapsed := time.Since(runStart)
-	goCPU, chCPU, chKnown := cpu.Stop()
+	goUse, chCPU, chKnown := cpu.Stop()
+	goCPU := goUse.CPU()
 	pprof.StopCPUProfile()
 	if err != nil {
 		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, stop())
@@ -311,7 +312,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	}
 	perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(stats.Messages) }
 	rec.add("pipeline_cpu_per_event", perEvent(goCPU), "us/event",
-		fmt.Sprintf("this process (pipeline and in-process broker): %.1f CPU-s in %.1f s", goCPU.Seconds(), elapsed.Seconds()))
+		fmt.Sprintf("this process (pipeline and in-process broker): %.1f CPU-s in %.1f s, %.1f s of it system time, %d minor page faults",
+			goCPU.Seconds(), elapsed.Seconds(), goUse.System.Seconds(), goUse.MinorFaults))
 	if chKnown {
 		rec.add("clickhouse_cpu_per_event", perEvent(chCPU), "us/event",
 			fmt.Sprintf("the local ClickHouse server: %.1f CPU-s; both together %.0f%% of %d cores",

@@ -88,25 +88,45 @@ func processCPU(pid int) (time.Duration, error) {
 
 // selfCPU returns the CPU time this process has used.
 func selfCPU() time.Duration {
+	return selfUsage().CPU()
+}
+
+// Usage is what getrusage says of this process: CPU time in user and system
+// mode, and minor page faults (first touches of memory the heap took from
+// the kernel, or took back after returning it), which show as system time.
+type Usage struct {
+	User, System time.Duration
+	MinorFaults  int64
+}
+
+// CPU is the CPU time in both modes.
+func (u Usage) CPU() time.Duration { return u.User + u.System }
+
+func selfUsage() Usage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return Usage{}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return Usage{User: time.Duration(ru.Utime.Nano()), System: time.Duration(ru.Stime.Nano()), MinorFaults: ru.Minflt}
+}
+
+func (u Usage) sub(v Usage) Usage {
+	return Usage{User: u.User - v.User, System: u.System - v.System, MinorFaults: u.MinorFaults - v.MinorFaults}
 }
 
 // CPUMeter measures the CPU of this process and of the local ClickHouse
 // server over a phase.
 type CPUMeter struct {
 	chPID       int
-	self, ch    time.Duration
+	self        Usage
+	ch          time.Duration
 	chAvailable bool
 }
 
 // StartCPU starts measuring; the server is the local process listening on
 // clickHouseAddr, if any.
 func StartCPU(clickHouseAddr string) *CPUMeter {
-	m := &CPUMeter{chPID: clickHouseProcess(clickHouseAddr), self: selfCPU()}
+	m := &CPUMeter{chPID: clickHouseProcess(clickHouseAddr), self: selfUsage()}
 	if m.chPID != 0 {
 		ch, err := processCPU(m.chPID)
 		m.ch, m.chAvailable = ch, err == nil
@@ -114,10 +134,10 @@ func StartCPU(clickHouseAddr string) *CPUMeter {
 	return m
 }
 
-// Stop returns the CPU used since StartCPU: this process's and, when known,
-// the ClickHouse server's.
-func (m *CPUMeter) Stop() (self, ch time.Duration, chKnown bool) {
-	self = selfCPU() - m.self
+// Stop returns the CPU used since StartCPU: this process's (with its split
+// and page faults) and, when known, the ClickHouse server's.
+func (m *CPUMeter) Stop() (self Usage, ch time.Duration, chKnown bool) {
+	self = selfUsage().sub(m.self)
 	if !m.chAvailable {
 		return self, 0, false
 	}

@@ -52,3 +52,20 @@ func TestProcessCPU(t *testing.T) {
 		t.Errorf("getrusage and /proc disagree by %v", d)
 	}
 }
+
+// TestSelfUsageFaults: touching fresh memory shows as minor page faults,
+// which the throughput phase reports beside its system time.
+func TestSelfUsageFaults(t *testing.T) {
+	before := selfUsage()
+	fresh := make([]byte, 64<<20)
+	for i := 0; i < len(fresh); i += 4096 {
+		fresh[i] = 1
+	}
+	used := selfUsage().sub(before)
+	if used.MinorFaults < 4096 { // 16,384 pages touched; allow huge pages and prefaulting
+		t.Errorf("%d minor page faults for 64 MiB of fresh memory", used.MinorFaults)
+	}
+	if used.CPU() <= 0 {
+		t.Errorf("no CPU time for touching 64 MiB: %+v", used)
+	}
+}

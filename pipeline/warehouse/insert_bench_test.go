@@ -40,7 +40,9 @@ func BenchmarkInsertCDR(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/row")
-	if _, server, ok := cpu.Stop(); ok {
+	client, server, ok := cpu.Stop()
+	b.ReportMetric(float64(client.CPU().Nanoseconds())/float64(b.N*n), "client-cpu-ns/row")
+	if ok {
 		b.ReportMetric(float64(server.Nanoseconds())/float64(b.N*n), "server-cpu-ns/row")
 	}
 }
