@@ -25,6 +25,9 @@ type columnOf[R, V any] struct {
 func (c *columnOf[R, V]) name() string { return c.n }
 
 func (c *columnOf[R, V]) values(rows []R) any {
+	if cap(c.buf) < len(rows) {
+		c.buf = make([]V, 0, len(rows)) // once per insert: its first block is its largest
+	}
 	c.buf = c.buf[:0]
 	for i := range rows {
 		c.buf = append(c.buf, c.get(&rows[i]))
