@@ -73,3 +73,29 @@ func TestBatchGrowsOnce(t *testing.T) {
 		t.Errorf("the batch's rows were reallocated %d times, want once (from firstRows to grownRows)", grown)
 	}
 }
+
+// BenchmarkPendingDays is the gathering of a CDR batch's subscriber-days
+// alone: 200,000 rows of 50,000 subscribers over four partitions and a day
+// (like a batch of the benchmark population's backlog: about three rows per
+// subscriber-day).
+// Run with: go test ./consumers -run XXX -bench PendingDays
+func BenchmarkPendingDays(b *testing.B) {
+	const subscribers, batchSize = 50_000, 200_000
+	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	rows := make([]warehouse.CDRRow, batchSize)
+	for i := range rows {
+		at := start.Add(time.Duration(i) * 400 * time.Millisecond)
+		rows[i] = warehouse.CDRRow{CDR: schemas.CDR{MSISDN: strconv.Itoa(13_800_000_000 + i*7919%subscribers), StartTime: at},
+			Day: warehouse.LocalDay(at, time.UTC), Provenance: warehouse.Provenance{Partition: int32(i % 4), Offset: int64(i / 4)}}
+	}
+	days := newPendingDays(func(r *warehouse.CDRRow) (warehouse.DayKey, warehouse.Provenance, bool) {
+		return warehouse.DayKey{MSISDN: r.MSISDN, Day: r.Day}, r.Provenance, true
+	})
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		n = len(days.gather(rows))
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/row")
+	b.ReportMetric(float64(n), "days")
+}
