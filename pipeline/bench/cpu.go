@@ -86,11 +86,6 @@ func processCPU(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
-// selfCPU returns the CPU time this process has used.
-func selfCPU() time.Duration {
-	return selfUsage().CPU()
-}
-
 // Usage is what getrusage says of this process: CPU time in user and system
 // mode, and minor page faults (first touches of memory the heap took from
 // the kernel, or took back after returning it), which show as system time.
@@ -102,6 +97,7 @@ type Usage struct {
 // CPU is the CPU time in both modes.
 func (u Usage) CPU() time.Duration { return u.User + u.System }
 
+// selfUsage returns what this process has used so far.
 func selfUsage() Usage {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

@@ -38,7 +38,7 @@ func TestProcessCPU(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	self := selfCPU()
+	self := selfUsage().CPU()
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
 	}
 	after, err := processCPU(os.Getpid())
@@ -48,7 +48,7 @@ func TestProcessCPU(t *testing.T) {
 	if used := after - before; used < 100*time.Millisecond {
 		t.Errorf("/proc says %v of CPU for 300 ms of spinning", used)
 	}
-	if d := (selfCPU() - self) - (after - before); d > 100*time.Millisecond || d < -100*time.Millisecond {
+	if d := (selfUsage().CPU() - self) - (after - before); d > 100*time.Millisecond || d < -100*time.Millisecond {
 		t.Errorf("getrusage and /proc disagree by %v", d)
 	}
 }
