@@ -373,7 +373,13 @@ func (w *Warehouse) readBills(ctx context.Context, touched *ext.Table, fold func
 }
 
 func (w *Warehouse) insertSubscribers(ctx context.Context, rows []SubscriberRow, version uint64) error {
-	return insertRows(ctx, w, "subscribers", []insertColumn[SubscriberRow]{
+	return insertRows(ctx, w, "subscribers", subscriberColumns(version), rows)
+}
+
+// subscriberColumns are the columns of subscribers an insert writes, each
+// row with version.
+func subscriberColumns(version uint64) []insertColumn[SubscriberRow] {
+	return []insertColumn[SubscriberRow]{
 		col("msisdn", func(r *SubscriberRow) string { return r.MSISDN }),
 		col("name", func(r *SubscriberRow) string { return r.Name }),
 		col("birthday", func(r *SubscriberRow) string { return r.Birthday }),
@@ -395,5 +401,5 @@ func (w *Warehouse) insertSubscribers(ctx context.Context, rows []SubscriberRow,
 		col("group_level", func(r *SubscriberRow) string { return r.GroupLevel }),
 		col("products", func(r *SubscriberRow) []string { return r.Products }),
 		col("network_age_months", func(r *SubscriberRow) *uint32 { return r.NetworkAgeMonths }),
-	}, rows)
+	}
 }

@@ -118,7 +118,7 @@ func TestRefreshSubscribersMatchesOracle(t *testing.T) {
 	if err := w.RefreshSubscribers(ctx, msisdns, tiers); err != nil {
 		t.Fatal(err)
 	}
-	got := readSubscriberRows(t, w, context.Background(), "SELECT "+strings.Join(subscriberColumns, ", ")+" FROM "+w.db+".subscribers FINAL ORDER BY msisdn")
+	got := readSubscriberRows(t, w, context.Background(), "SELECT "+subscriberNames()+" FROM "+w.db+".subscribers FINAL ORDER BY msisdn")
 	if len(got) != len(want) {
 		t.Errorf("RefreshSubscribers wrote %d subscribers, the oracle %d", len(got), len(want))
 	}
@@ -139,14 +139,18 @@ func oracleSubscribers(t *testing.T, w *Warehouse, msisdns []string, tiers TierR
 	return readSubscriberRows(t, w, ctx, w.sql(subscribersOracleSQL)+" ORDER BY msisdn", tiers.DiamondFen, tiers.GoldFen, tiers.SilverFen, uint64(1<<40))
 }
 
-// subscriberColumns are the columns of subscribers in the order
+// subscriberNames are the columns of subscribers in the order
 // insertSubscribers writes them.
-var subscriberColumns = []string{"msisdn", "name", "birthday", "tier", "profile_tier", "bill_avg_fen", "region",
-	"account_manager", "phone_manager", "promo_end", "join_date", "status", "first_seen", "updated_at", "version",
-	"interests", "group_id", "group_name", "group_level", "products", "network_age_months"}
+func subscriberNames() string {
+	var names []string
+	for _, c := range subscriberColumns(0) {
+		names = append(names, c.name())
+	}
+	return strings.Join(names, ", ")
+}
 
 // readSubscriberRows runs query with args, which
-// selects subscriberColumns, and scans the rows, version left out.
+// selects subscriberNames(), and scans the rows, version left out.
 func readSubscriberRows(t *testing.T, w *Warehouse, ctx context.Context, query string, args ...any) []SubscriberRow {
 	t.Helper()
 	rows, err := w.conn.Query(ctx, query, args...)
@@ -289,7 +293,7 @@ func BenchmarkRefreshSubscribers(b *testing.B) {
 		run(b, func() error { return w.RefreshSubscribers(ctx, msisdns, tiers) })
 	})
 	b.Run("query", func(b *testing.B) {
-		insert := "INSERT INTO " + w.db + ".subscribers (" + strings.Join(subscriberColumns, ", ") + ") " + w.sql(subscribersOracleSQL)
+		insert := "INSERT INTO " + w.db + ".subscribers (" + subscriberNames() + ") " + w.sql(subscribersOracleSQL)
 		run(b, func() error {
 			touched, err := msisdnTable(msisdns)
 			if err != nil {
