@@ -47,20 +47,24 @@ func BenchmarkBatchBuild(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/row")
 }
 
-// A batch grows once, when it outgrows firstRows: the chunk that takes it
-// past its capacity fits in its slack, and a batch reused after reset keeps
-// its room.
-func TestBatchGrowsOnce(t *testing.T) {
-	const capacity, chunk = 200_000, 3_000
+// A batch doubles its room from firstRows up to its capacity and slack, in
+// its first round only: the chunk that takes it past its capacity fits in
+// the slack, and a batch reused after reset keeps its room. A batch of few
+// rows keeps little room.
+func TestBatchGrowsInItsFirstRoundOnly(t *testing.T) {
+	const capacity, chunk = 200_000, chunkSize
 	b := newBatch[warehouse.CDRRow, warehouse.WarningRow](capacity, nil)
-	grown := 0
-	for round := 0; round < 2; round++ {
+	if cap(b.rows) != firstRows {
+		t.Fatalf("a new batch has room for %d rows, want %d", cap(b.rows), firstRows)
+	}
+	grown := make([]int, 2)
+	for round := range grown {
 		for b.size() < capacity {
 			for i := 0; i < chunk; i++ {
 				before := cap(b.rows)
 				b.add(&item[warehouse.CDRRow, warehouse.WarningRow]{partition: i % 4, offset: int64(b.size())})
 				if cap(b.rows) != before {
-					grown++
+					grown[round]++
 				}
 			}
 		}
@@ -69,8 +73,21 @@ func TestBatchGrowsOnce(t *testing.T) {
 		}
 		b.reset()
 	}
-	if grown != 1 {
-		t.Errorf("the batch's rows were reallocated %d times, want once (from firstRows to grownRows)", grown)
+	// 1,024 doubles eight times to 262,144 > 212,500: seven doublings, then
+	// the slack's capacity.
+	if grown[0] != 8 || grown[1] != 0 {
+		t.Errorf("the batch's rows were reallocated %d times in the first round and %d in the second, want 8 and 0", grown[0], grown[1])
+	}
+	if c := cap(b.rows); c < grownRows(capacity) || c > grownRows(capacity)*11/10 {
+		t.Errorf("a full batch has room for %d rows, want about %d", c, grownRows(capacity))
+	}
+
+	small := newBatch[warehouse.CDRRow, warehouse.WarningRow](capacity, nil)
+	for i := range 3_000 {
+		small.add(&item[warehouse.CDRRow, warehouse.WarningRow]{partition: 0, offset: int64(i)})
+	}
+	if c := cap(small.rows); c > 4_096 {
+		t.Errorf("a batch of 3,000 rows has room for %d, want at most 4,096", c)
 	}
 }
 
