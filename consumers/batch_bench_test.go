@@ -103,6 +103,28 @@ func TestBatchGrowsInItsFirstRoundOnly(t *testing.T) {
 	}
 }
 
+// A batch whose rows, next chunk and the broker's backlog fill it gets all
+// its room at once; one the backlog would not fill keeps doubling.
+func TestBatchMakesRoomWhenCatchingUp(t *testing.T) {
+	const capacity = 200_000
+	catchingUp := newBatch[warehouse.CDRRow, warehouse.WarningRow](capacity, nil)
+	catchingUp.makeRoom(chunkSize, map[int]int64{0: 150_000, 1: 50_000})
+	if c := cap(catchingUp.rows); c != grownRows(capacity) {
+		t.Fatalf("a batch the backlog fills has room for %d rows, want %d at once", c, grownRows(capacity))
+	}
+	for i := range capacity {
+		catchingUp.add(&item[warehouse.CDRRow, warehouse.WarningRow]{partition: i % 2, offset: int64(i)})
+	}
+	if c := cap(catchingUp.rows); c != grownRows(capacity) {
+		t.Errorf("the batch grew again, to room for %d rows", c)
+	}
+	burst := newBatch[warehouse.CDRRow, warehouse.WarningRow](capacity, nil)
+	burst.makeRoom(chunkSize, map[int]int64{0: 40_000, 1: 40_000}) // a billing burst: 80,000 in all
+	if c := cap(burst.rows); c != firstRows {
+		t.Errorf("a batch the backlog does not fill has room for %d rows, want %d", c, firstRows)
+	}
+}
+
 // BenchmarkPendingDays is the gathering of a CDR batch's subscriber-days
 // alone: 200,000 rows of 50,000 subscribers over four partitions and a day
 // (like a batch of the benchmark population's backlog: about three rows per
