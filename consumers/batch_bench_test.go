@@ -1,7 +1,9 @@
 package consumers
 
 import (
+	"maps"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,6 +124,36 @@ func TestBatchMakesRoomWhenCatchingUp(t *testing.T) {
 	burst.makeRoom(chunkSize, map[int]int64{0: 40_000, 1: 40_000}) // a billing burst: 80,000 in all
 	if c := cap(burst.rows); c != firstRows {
 		t.Errorf("a batch the backlog does not fill has room for %d rows, want %d", c, firstRows)
+	}
+}
+
+// A batch records, per partition, the next offset after its last item and
+// the highest event time of its rows (not of its dead letters), however a
+// chunk mixes partitions.
+func TestBatchOffsetsAndMarksPerPartition(t *testing.T) {
+	at := func(min int) time.Time { return time.Date(2026, 11, 1, 0, min, 0, 0, time.UTC) }
+	row := func(p int, off int64, min int) item[warehouse.CDRRow, warehouse.WarningRow] {
+		return item[warehouse.CDRRow, warehouse.WarningRow]{partition: p, offset: off,
+			row: warehouse.CDRRow{CDR: schemas.CDR{EventID: strconv.FormatInt(off, 10), StartTime: at(min)}}}
+	}
+	dead := func(p int, off int64) item[warehouse.CDRRow, warehouse.WarningRow] {
+		return item[warehouse.CDRRow, warehouse.WarningRow]{partition: p, offset: off, dead: &warehouse.DeadLetter{Offset: off}}
+	}
+	b := newBatch[warehouse.CDRRow, warehouse.WarningRow](100, func(r *warehouse.CDRRow) time.Time { return r.StartTime })
+	b.addAll([]item[warehouse.CDRRow, warehouse.WarningRow]{row(0, 10, 5), row(0, 11, 3), dead(0, 12), row(1, 7, 9)})
+	b.addAll([]item[warehouse.CDRRow, warehouse.WarningRow]{row(1, 8, 2), dead(1, 9), row(0, 13, 4), dead(2, 40)})
+	if want := map[int]int64{0: 14, 1: 10, 2: 41}; !maps.Equal(b.offsets, want) {
+		t.Errorf("offsets %v, want %v", b.offsets, want)
+	}
+	if want := map[int]time.Time{0: at(5), 1: at(9)}; !maps.Equal(b.marks, want) {
+		t.Errorf("marks %v, want %v (a partition of dead letters only has none)", b.marks, want)
+	}
+	var ids []string
+	for _, r := range b.rows {
+		ids = append(ids, r.EventID)
+	}
+	if got, want := strings.Join(ids, " "), "10 11 7 8 13"; got != want || len(b.dead) != 3 {
+		t.Errorf("rows %q and %d dead letters, want %q and 3", got, len(b.dead), want)
 	}
 }
 
