@@ -297,8 +297,8 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	defer stop()
 	err = waitConsumed(ctx, kconn, GroupID, t.Inputs(), done)
 	elapsed := time.Since(runStart)
-	goUse, chCPU, chKnown := cpu.Stop()
-	goCPU := goUse.CPU()
+	goUse, chUse, chKnown := cpu.Stop()
+	goCPU, chCPU := goUse.CPU(), chUse.CPU()
 	pprof.StopCPUProfile()
 	if err != nil {
 		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, stop())
@@ -316,15 +316,17 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 			goCPU.Seconds(), elapsed.Seconds(), goUse.System.Seconds(), goUse.MinorFaults))
 	if chKnown {
 		rec.add("clickhouse_cpu_per_event", perEvent(chCPU), "us/event",
-			fmt.Sprintf("the local ClickHouse server: %.1f CPU-s; both together %.0f%% of %d cores",
-				chCPU.Seconds(), 100*(goCPU+chCPU).Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU()))
+			fmt.Sprintf("the local ClickHouse server: %.1f CPU-s, %.1f s of it system time, %d minor page faults; both together %.0f%% of %d cores",
+				chCPU.Seconds(), chUse.System.Seconds(), chUse.MinorFaults,
+				100*(goCPU+chCPU).Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU()))
 	}
 	// The stream leaves the recompute of subscriber_daily for the
 	// subscriber-days it touched to the refresh every refresh_interval and
 	// to the daily evaluation; here it runs once, after the stream.
 	refreshCPU := StartCPU(pcfg.ClickHouse.Addr)
 	rs, err := wh.RefreshPendingDaily(ctx, pipeline.DailyRules(pcfg.Rules))
-	_, refreshCH, _ := refreshCPU.Stop()
+	_, refreshUse, _ := refreshCPU.Stop()
+	refreshCH := refreshUse.CPU()
 	if err != nil {
 		rec.fail("subscriber_daily_refresh", err)
 	} else {

@@ -31,32 +31,37 @@ func TestClickHouseProcess(t *testing.T) {
 	}
 }
 
-// TestProcessCPU: the CPU read from /proc grows with work done, and agrees
-// with getrusage for this process to within the /proc tick.
-func TestProcessCPU(t *testing.T) {
-	before, err := processCPU(os.Getpid())
+// TestProcessUsage: the CPU read from /proc grows with work done, and
+// agrees with getrusage for this process to within the /proc tick.
+func TestProcessUsage(t *testing.T) {
+	before, err := processUsage(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	self := selfUsage().CPU()
 	for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); {
 	}
-	after, err := processCPU(os.Getpid())
+	after, err := processUsage(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if used := after - before; used < 100*time.Millisecond {
+	if used := after.CPU() - before.CPU(); used < 100*time.Millisecond {
 		t.Errorf("/proc says %v of CPU for 300 ms of spinning", used)
 	}
-	if d := (selfUsage().CPU() - self) - (after - before); d > 100*time.Millisecond || d < -100*time.Millisecond {
+	if d := (selfUsage().CPU() - self) - (after.CPU() - before.CPU()); d > 100*time.Millisecond || d < -100*time.Millisecond {
 		t.Errorf("getrusage and /proc disagree by %v", d)
 	}
 }
 
 // TestSelfUsageFaults: touching fresh memory shows as minor page faults,
-// which the throughput phase reports beside its system time.
+// in getrusage and in /proc, which the throughput phase reports beside
+// each side's system time.
 func TestSelfUsageFaults(t *testing.T) {
 	before := selfUsage()
+	proc, err := processUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
 	fresh := make([]byte, 64<<20)
 	for i := 0; i < len(fresh); i += 4096 {
 		fresh[i] = 1
@@ -64,6 +69,13 @@ func TestSelfUsageFaults(t *testing.T) {
 	used := selfUsage().sub(before)
 	if used.MinorFaults < 4096 { // 16,384 pages touched; allow huge pages and prefaulting
 		t.Errorf("%d minor page faults for 64 MiB of fresh memory", used.MinorFaults)
+	}
+	procNow, err := processUsage(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := procNow.sub(proc).MinorFaults; n < 4096 {
+		t.Errorf("/proc says %d minor page faults for 64 MiB of fresh memory", n)
 	}
 	if used.CPU() <= 0 {
 		t.Errorf("no CPU time for touching 64 MiB: %+v", used)
