@@ -153,37 +153,21 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 			p.reader.Close()
 		}
 	}
-	// The partitions are restored side by side: each restore reads
-	// ClickHouse, tens of milliseconds on a busy server, and one after the
-	// other a consumer of four partitions started fetching after their sum
-	// (0.37 s for cdr.voice in a benchmark run) instead of the slowest.
-	restores := make([]struct {
-		observe Observer[R, O]
-		release func()
-		err     error
-	}, len(assigned))
-	var restoring sync.WaitGroup
-	for i, a := range assigned {
-		restoring.Go(func() { restores[i].observe, restores[i].release, restores[i].err = c.observer(ctx, a) })
-	}
-	restoring.Wait()
-	for _, r := range restores {
-		if r.release != nil {
-			defer r.release()
-		}
-	}
-	for _, r := range restores {
-		if r.err != nil {
+	for _, a := range assigned {
+		observe, release, err := c.observer(ctx, a)
+		if err != nil {
+			closeReaders()
 			return nil // ctx ended while restoring
 		}
-	}
-	for i, a := range assigned {
+		if release != nil {
+			defer release()
+		}
 		r, err := c.readers(c.topic, a.ID, a.Offset)
 		if err != nil {
 			closeReaders()
 			return fmt.Errorf("open %s/%d: %w", c.topic, a.ID, err)
 		}
-		parts = append(parts, partition{id: a.ID, observe: restores[i].observe, reader: r})
+		parts = append(parts, partition{id: a.ID, observe: observe, reader: r})
 	}
 	var fetchers sync.WaitGroup
 	for _, p := range parts {

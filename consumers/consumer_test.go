@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,47 +457,3 @@ func TestFinishInOrderBeforeCommit(t *testing.T) {
 		}
 	}
 }
-
-// TestPartitionsRestoredSideBySide: a consumer restores its partitions'
-// state at once, not one after the other: each restore here waits until
-// all four have begun, which one at a time would never happen. Every
-// restored partition is released when Run returns.
-func TestPartitionsRestoredSideBySide(t *testing.T) {
-	const n = 4
-	var begun, released atomic.Int32
-	all := make(chan struct{})
-	c := stringConsumer(func(context.Context, []string) error { return nil },
-		func(string, int, int64) (MessageReader, error) { return &sliceReader{}, nil },
-		Settings{BatchSize: 10, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: time.Second})
-	c.observe = func(ctx context.Context, partition int, _ int64) (Observer[string, string], func(), error) {
-		if begun.Add(1) == n {
-			close(all)
-		}
-		select {
-		case <-all:
-		case <-time.After(10 * time.Second):
-			t.Errorf("partition %d's restore waited 10 s for the others to begin: restores run one at a time", partition)
-		}
-		return func(*string) ([]string, error) { return nil, nil }, func() { released.Add(1) }, nil
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	c.metrics = assignedHook{cancel} // stop once every partition is consuming
-	assigned := make([]kafka.PartitionAssignment, n)
-	for i := range assigned {
-		assigned[i] = kafka.PartitionAssignment{ID: i}
-	}
-	if err := c.Run(ctx, assigned, func(map[int]int64) error { return nil }); err != nil {
-		t.Fatal(err)
-	}
-	if r := released.Load(); r != n {
-		t.Errorf("%d of %d restored partitions released", r, n)
-	}
-}
-
-// assignedHook calls its function when the consumer reports itself assigned.
-type assignedHook struct{ assigned func() }
-
-func (h assignedHook) Assigned([]int)                       { h.assigned() }
-func (assignedHook) Unassigned()                            {}
-func (assignedHook) Consumed()                              {}
-func (assignedHook) BatchDone(int, int, int, time.Duration) {}
