@@ -43,6 +43,6 @@ func BenchmarkInsertCDR(b *testing.B) {
 	client, server, ok := cpu.Stop()
 	b.ReportMetric(float64(client.CPU().Nanoseconds())/float64(b.N*n), "client-cpu-ns/row")
 	if ok {
-		b.ReportMetric(float64(server.Nanoseconds())/float64(b.N*n), "server-cpu-ns/row")
+		b.ReportMetric(float64(server.CPU().Nanoseconds())/float64(b.N*n), "server-cpu-ns/row")
 	}
 }
