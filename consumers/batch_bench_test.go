@@ -34,7 +34,10 @@ func BenchmarkBatchBuild(b *testing.B) {
 	}
 	eventTime := func(r *warehouse.CDRRow) time.Time { return r.StartTime }
 	for _, reused := range []bool{true, false} {
-		name := map[bool]string{true: "reused", false: "fresh"}[reused]
+		name := "fresh"
+		if reused {
+			name = "reused"
+		}
 		b.Run(name, func(b *testing.B) {
 			c := &Consumer[warehouse.CDRRow, warehouse.WarningRow]{}
 			days := newPendingDays(key)
