@@ -79,6 +79,14 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 	return w.timed("subscribers", func() error { return w.Warehouse.RefreshSubscribers(ctx, msisdns, tiers) })
 }
 
+// RefreshSubscribersAfter implements consumers.FactStore.
+func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers warehouse.TierRules) error {
+	if len(msisdns) == 0 {
+		return w.Warehouse.RefreshSubscribersAfter(ctx, msisdns, ticket, tiers)
+	}
+	return w.timed("subscribers", func() error { return w.Warehouse.RefreshSubscribersAfter(ctx, msisdns, ticket, tiers) })
+}
+
 // InsertDeadLetters implements consumers.DeadLetterStore.
 func (w *Warehouse) InsertDeadLetters(ctx context.Context, rows []warehouse.DeadLetter) error {
 	return w.timed("dead_letters", func() error { return w.Warehouse.InsertDeadLetters(ctx, rows) })

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -53,11 +54,31 @@ type TierRules struct {
 // wrote, and writes after it. (The group balancer gives partition p of
 // every topic to one member, so a subscriber's refreshes are in one process.)
 func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers TierRules) error {
+	return w.RefreshSubscribersAfter(ctx, msisdns, math.MaxUint64, tiers)
+}
+
+// SubscribersTicket marks this moment for RefreshSubscribersAfter: a
+// refresh that begins after it reads every event inserted before it.
+func (w *Warehouse) SubscribersTicket() uint64 { return w.ver.next() }
+
+// RefreshSubscribersAfter is RefreshSubscribers for subscribers whose
+// events were inserted before ticket (SubscribersTicket): it leaves out
+// those a refresh of this process that began after the ticket has already
+// recomputed, since that refresh read their events. When a catch-up brings
+// a subscriber's profile and bills within seconds, the CRM and the billing
+// consumers each ask for the subscriber: the refresh that runs second
+// finds it recomputed by the first, if the first began after both inserts.
+func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers TierRules) error {
 	if len(msisdns) == 0 {
 		return nil
 	}
 	w.refreshing.Lock()
 	defer w.refreshing.Unlock()
+	msisdns = w.refreshed.notSince(msisdns, ticket)
+	if len(msisdns) == 0 {
+		return nil
+	}
+	began := w.ver.next()
 	folds := make(map[string]*subscriberFold, len(msisdns))
 	// Folds are about 1 KiB, with pointers: they come from slabs of up to
 	// foldSlab, not one allocation each.
@@ -92,7 +113,65 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 	if err := w.insertSubscribers(ctx, rows, w.ver.next()); err != nil {
 		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
 	}
+	for m := range folds {
+		w.refreshed.mark(m, began)
+	}
 	return nil
+}
+
+// refreshedSubscribers remembers, per subscriber, when the latest refresh
+// that recomputed it began. It only saves work: what it has forgotten is
+// recomputed again. It keeps two generations of at most
+// refreshedGeneration subscribers each, and forgets the older when the
+// newer is full, so that its memory stays bounded however many subscribers
+// pass through; a catch-up's second request for a subscriber comes within
+// a few refreshes of the first.
+type refreshedSubscribers struct {
+	cur, prev map[string]uint64
+}
+
+const refreshedGeneration = 1 << 17
+
+func (r *refreshedSubscribers) mark(msisdn string, began uint64) {
+	if len(r.cur) >= refreshedGeneration {
+		r.prev, r.cur = r.cur, nil
+	}
+	if r.cur == nil {
+		r.cur = make(map[string]uint64)
+	}
+	r.cur[msisdn] = began
+}
+
+func (r *refreshedSubscribers) began(msisdn string) (uint64, bool) {
+	if b, ok := r.cur[msisdn]; ok {
+		return b, true
+	}
+	b, ok := r.prev[msisdn]
+	return b, ok
+}
+
+// notSince returns the msisdns no refresh recomputed after ticket. It
+// leaves msisdns as they are: a retry passes them again.
+func (r *refreshedSubscribers) notSince(msisdns []string, ticket uint64) []string {
+	if len(r.cur) == 0 && len(r.prev) == 0 {
+		return msisdns
+	}
+	var todo []string
+	for i, m := range msisdns {
+		if b, ok := r.began(m); ok && b > ticket {
+			if todo == nil {
+				todo = append(make([]string, 0, len(msisdns)), msisdns[:i]...)
+			}
+			continue
+		}
+		if todo != nil {
+			todo = append(todo, m)
+		}
+	}
+	if todo == nil {
+		return msisdns
+	}
+	return todo
 }
 
 // foldSlab is how many folds RefreshSubscribers allocates at once.

@@ -304,3 +304,28 @@ func BenchmarkRefreshSubscribers(b *testing.B) {
 		})
 	})
 }
+
+// TestRefreshedSubscribersStaysBounded: what the refreshes remember is at
+// most two generations; the newest marks are kept, the oldest forgotten,
+// and a forgotten subscriber is one to recompute.
+func TestRefreshedSubscribersStaysBounded(t *testing.T) {
+	var r refreshedSubscribers
+	n := 2*refreshedGeneration + 10
+	for i := range n {
+		r.mark(fmt.Sprintf("138%08d", i), uint64(i+1))
+	}
+	if kept := len(r.cur) + len(r.prev); kept > 2*refreshedGeneration {
+		t.Errorf("%d subscribers remembered, want at most %d", kept, 2*refreshedGeneration)
+	}
+	newest, oldest := fmt.Sprintf("138%08d", n-1), fmt.Sprintf("138%08d", 0)
+	if b, ok := r.began(newest); !ok || b != uint64(n) {
+		t.Errorf("the newest mark: %d, %v, want %d", b, ok, n)
+	}
+	if _, ok := r.began(oldest); ok {
+		t.Error("the oldest mark is still remembered")
+	}
+	todo := r.notSince([]string{oldest, newest}, uint64(n-1))
+	if len(todo) != 1 || todo[0] != oldest {
+		t.Errorf("to recompute after ticket %d: %q, want only the forgotten %s", n-1, todo, oldest)
+	}
+}

@@ -500,8 +500,27 @@ func TestProfilesLatestVersion(t *testing.T) {
 // TestRefreshSubscribersSideBySide: the CRM and billing consumers insert
 // their events of a subscriber and refresh it at the same moment; however
 // the two refreshes interleave, the row ends with both (a profile field and
-// the bill average). Each subscriber is one such race.
+// the bill average). Each subscriber is one such race. The consumers take a
+// ticket after their inserts and refresh with RefreshSubscribersAfter,
+// which leaves out a subscriber when a refresh begun after the ticket has
+// recomputed it: that must lose nothing either.
 func TestRefreshSubscribersSideBySide(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refresh func(w *warehouse.Warehouse, ctx context.Context, m string, ticket uint64) error
+	}{
+		{"plain", func(w *warehouse.Warehouse, ctx context.Context, m string, _ uint64) error {
+			return w.RefreshSubscribers(ctx, []string{m}, rules)
+		}},
+		{"after a ticket", func(w *warehouse.Warehouse, ctx context.Context, m string, ticket uint64) error {
+			return w.RefreshSubscribersAfter(ctx, []string{m}, ticket, rules)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { refreshSideBySide(t, tc.refresh) })
+	}
+}
+
+func refreshSideBySide(t *testing.T, refresh func(w *warehouse.Warehouse, ctx context.Context, m string, ticket uint64) error) {
 	w := open(t)
 	ctx := context.Background()
 	const n = 60
@@ -522,7 +541,7 @@ func TestRefreshSubscribersSideBySide(t *testing.T) {
 				if err := w.InsertBilling(ctx, f.billing); err != nil {
 					errs <- err
 				}
-				if err := w.RefreshSubscribers(ctx, []string{m}, rules); err != nil {
+				if err := refresh(w, ctx, m, w.SubscribersTicket()); err != nil {
 					errs <- err
 				}
 			}()
@@ -546,5 +565,88 @@ func TestRefreshSubscribersSideBySide(t *testing.T) {
 	}
 	if stale > 0 {
 		t.Errorf("%d of %d subscribers lost the events of one consumer to the other's refresh", stale, n)
+	}
+}
+
+// TestRefreshSubscribersAfter: a refresh for the events inserted before a
+// ticket leaves out the subscribers a refresh begun after the ticket has
+// recomputed (it writes no new version of them), recomputes the others,
+// and leaves the caller's list as it was, for a retry.
+func TestRefreshSubscribersAfter(t *testing.T) {
+	w := open(t)
+	ctx := context.Background()
+	const a, b = "13910009101", "13910009102"
+	version := func(m string) uint64 {
+		t.Helper()
+		var v uint64
+		if err := w.Conn().QueryRow(ctx, fmt.Sprintf(`SELECT max(version) FROM %s.subscribers WHERE msisdn = ?`,
+			w.Database()), m).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	insert := func(f *facts) uint64 {
+		t.Helper()
+		if err := w.InsertCRM(ctx, f.crm); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.InsertBilling(ctx, f.billing); err != nil {
+			t.Fatal(err)
+		}
+		f.crm, f.billing = nil, nil
+		return w.SubscribersTicket()
+	}
+	var f facts
+	f.profile(a, at("10-01"), map[string]string{"region": "r1"})
+	f.profile(b, at("10-01"), map[string]string{"region": "r1"})
+	profiles := insert(&f) // the CRM consumer's insert
+	f.bills(a, map[string]int64{"2026-08": 60000, "2026-09": 60000, "2026-10": 60000})
+	bills := insert(&f) // the billing consumer's
+	if err := w.RefreshSubscribersAfter(ctx, []string{a, b}, profiles, rules); err != nil {
+		t.Fatal(err)
+	}
+	got := readSubscriber(t, w, a)
+	if got.region != "r1" || got.billAvg != 60000 || got.tier != "diamond" {
+		t.Fatalf("after the first refresh: %+v, want region r1 and the bills (diamond, 60000)", got)
+	}
+	before := version(a)
+
+	// The billing consumer's refresh of a: the refresh above began after
+	// its insert and read its bills.
+	if err := w.RefreshSubscribersAfter(ctx, []string{a}, bills, rules); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(a); v != before {
+		t.Errorf("a refresh for events an earlier refresh had read wrote version %d over %d", v, before)
+	}
+
+	// A list of a, left out again, and c, a subscriber no refresh has
+	// read yet: c is recomputed, and the list is left as it was.
+	const c = "13910009103"
+	f.profile(c, at("10-01"), map[string]string{"region": "r3"})
+	insert(&f)
+	msisdns := []string{a, c}
+	if err := w.RefreshSubscribersAfter(ctx, msisdns, bills, rules); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSubscriber(t, w, c); got.rows != 1 || got.region != "r3" {
+		t.Errorf("c after its first refresh: %+v, want one row, region r3", got)
+	}
+	if v := version(a); v != before {
+		t.Errorf("a, in a list with c, got version %d over %d", v, before)
+	}
+	if len(msisdns) != 2 || msisdns[0] != a || msisdns[1] != c {
+		t.Errorf("the caller's list became %q", msisdns)
+	}
+
+	// A profile inserted after the first refresh began is read: b's
+	// refresh for it is not left out.
+	f.profile(b, at("10-02"), map[string]string{"region": "r2"})
+	later := insert(&f)
+	if err := w.RefreshSubscribersAfter(ctx, []string{b}, later, rules); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSubscriber(t, w, b); got.region != "r2" {
+		t.Errorf("b after a refresh for its new profile: region %q, want r2", got.region)
 	}
 }

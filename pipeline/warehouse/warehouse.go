@@ -33,8 +33,10 @@ type Warehouse struct {
 	db   string
 	log  zerolog.Logger
 	ver  versionClock
-	// refreshing serialises RefreshSubscribers (see there).
+	// refreshing serialises RefreshSubscribers (see there); it guards
+	// refreshed too.
 	refreshing sync.Mutex
+	refreshed  refreshedSubscribers
 	// cluster, when set, is the cluster Migrate creates the schema on; auth
 	// reaches its other servers.
 	cluster string
