@@ -23,8 +23,8 @@ type FactStore interface {
 	InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error
 	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
 	InsertPendingDays(ctx context.Context, topic string, days []warehouse.PendingDay) error
-	// SubscribersTicket and RefreshSubscribersAfter: see warehouse.
-	SubscribersTicket() uint64
+	// SubscribersInserted and RefreshSubscribersAfter: see warehouse.
+	SubscribersInserted(msisdns []string) uint64
 	RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers warehouse.TierRules) error
 	// RecordWatermarks records, at a commit, each committed partition's
 	// highest stored event time (see realtime.Store.PartitionWatermark).
@@ -176,7 +176,6 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 		if err := insert(ctx, rows); err != nil {
 			return nil, err
 		}
-		ticket := d.Store.SubscribersTicket() // after the insert: a refresh begun later reads its rows
 		touched := make(map[string]struct{})
 		for i := range rows {
 			if changes(&rows[i]) {
@@ -187,6 +186,7 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 			return nil, nil
 		}
 		msisdns := mapKeys(touched)
+		ticket := d.Store.SubscribersInserted(msisdns) // after the insert: a refresh begun later reads its rows
 		return func(ctx context.Context) error {
 			return d.Store.RefreshSubscribersAfter(ctx, msisdns, ticket, d.TierRules)
 		}, nil

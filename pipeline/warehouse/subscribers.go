@@ -57,28 +57,45 @@ func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, ti
 	return w.RefreshSubscribersAfter(ctx, msisdns, math.MaxUint64, tiers)
 }
 
-// SubscribersTicket marks this moment for RefreshSubscribersAfter: a
-// refresh that begins after it reads every event inserted before it.
-func (w *Warehouse) SubscribersTicket() uint64 { return w.ver.next() }
+// SubscribersInserted records that the events of msisdns are inserted, so
+// that the next refresh of this process, whoever asks for it, recomputes
+// them too. It returns the ticket for RefreshSubscribersAfter: a refresh
+// that begins after it reads every event inserted before it.
+func (w *Warehouse) SubscribersInserted(msisdns []string) uint64 {
+	w.awaitingMu.Lock()
+	defer w.awaitingMu.Unlock()
+	ticket := w.ver.next()
+	if len(msisdns) > 0 {
+		if w.awaiting == nil {
+			w.awaiting = make(map[uint64][]string)
+		}
+		w.awaiting[ticket] = msisdns
+	}
+	return ticket
+}
 
 // RefreshSubscribersAfter is RefreshSubscribers for subscribers whose
-// events were inserted before ticket (SubscribersTicket): it leaves out
+// events were inserted before ticket (SubscribersInserted). It leaves out
 // those a refresh of this process that began after the ticket has already
-// recomputed, since that refresh read their events. When a catch-up brings
-// a subscriber's profile and bills within seconds, the CRM and the billing
-// consumers each ask for the subscriber: the refresh that runs second
-// finds it recomputed by the first, if the first began after both inserts.
+// recomputed, since that refresh read their events, and it recomputes also
+// the subscribers of the other inserts recorded since the last refresh,
+// for whose refresh their consumers have not yet asked. When a catch-up
+// brings a subscriber's profile and bills within seconds, the CRM and the
+// billing consumers each ask for the subscriber: the refresh that runs
+// first recomputes it with both inserts, if both were in by then, and the
+// second leaves it out.
 func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers TierRules) error {
-	if len(msisdns) == 0 {
-		return nil
-	}
 	w.refreshing.Lock()
 	defer w.refreshing.Unlock()
+	others := w.takeAwaiting(ticket)
+	began := w.ver.next() // after the inserts of others and of msisdns
 	msisdns = w.refreshed.notSince(msisdns, ticket)
+	if len(others) > 0 {
+		msisdns = w.withOthers(msisdns, others)
+	}
 	if len(msisdns) == 0 {
 		return nil
 	}
-	began := w.ver.next()
 	folds := make(map[string]*subscriberFold, len(msisdns))
 	// Folds are about 1 KiB, with pointers: they come from slabs of up to
 	// foldSlab, not one allocation each.
@@ -117,6 +134,42 @@ func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []strin
 		w.refreshed.mark(m, began)
 	}
 	return nil
+}
+
+// takeAwaiting returns the msisdns recorded by SubscribersInserted, but
+// those of ticket, and forgets them all: their consumers ask for them
+// after, and find them recomputed or, if this refresh fails, recompute
+// them.
+func (w *Warehouse) takeAwaiting(ticket uint64) map[uint64][]string {
+	w.awaitingMu.Lock()
+	defer w.awaitingMu.Unlock()
+	delete(w.awaiting, ticket)
+	if len(w.awaiting) == 0 {
+		return nil
+	}
+	others := w.awaiting
+	w.awaiting = nil
+	return others
+}
+
+// withOthers returns msisdns and, once each, those of others not
+// recomputed since their tickets.
+func (w *Warehouse) withOthers(msisdns []string, others map[uint64][]string) []string {
+	seen := make(map[string]struct{}, len(msisdns))
+	all := make([]string, 0, len(msisdns))
+	add := func(ms []string) {
+		for _, m := range ms {
+			if _, ok := seen[m]; !ok {
+				seen[m] = struct{}{}
+				all = append(all, m)
+			}
+		}
+	}
+	add(msisdns)
+	for t, ms := range others {
+		add(w.refreshed.notSince(ms, t))
+	}
+	return all
 }
 
 // refreshedSubscribers remembers, per subscriber, when the latest refresh

@@ -3,6 +3,7 @@ package warehouse_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -541,7 +542,7 @@ func refreshSideBySide(t *testing.T, refresh func(w *warehouse.Warehouse, ctx co
 				if err := w.InsertBilling(ctx, f.billing); err != nil {
 					errs <- err
 				}
-				if err := refresh(w, ctx, m, w.SubscribersTicket()); err != nil {
+				if err := refresh(w, ctx, m, w.SubscribersInserted([]string{m})); err != nil {
 					errs <- err
 				}
 			}()
@@ -571,7 +572,9 @@ func refreshSideBySide(t *testing.T, refresh func(w *warehouse.Warehouse, ctx co
 // TestRefreshSubscribersAfter: a refresh for the events inserted before a
 // ticket leaves out the subscribers a refresh begun after the ticket has
 // recomputed (it writes no new version of them), recomputes the others,
-// and leaves the caller's list as it was, for a retry.
+// and leaves the caller's list as it was, for a retry; it also recomputes
+// the subscribers of the inserts recorded before it began whose refresh
+// nobody has asked for yet.
 func TestRefreshSubscribersAfter(t *testing.T) {
 	w := open(t)
 	ctx := context.Background()
@@ -593,8 +596,15 @@ func TestRefreshSubscribersAfter(t *testing.T) {
 		if err := w.InsertBilling(ctx, f.billing); err != nil {
 			t.Fatal(err)
 		}
+		var msisdns []string
+		for _, r := range f.crm {
+			msisdns = append(msisdns, r.MSISDN)
+		}
+		for _, r := range f.billing {
+			msisdns = append(msisdns, r.MSISDN)
+		}
 		f.crm, f.billing = nil, nil
-		return w.SubscribersTicket()
+		return w.SubscribersInserted(slices.Compact(slices.Sorted(slices.Values(msisdns))))
 	}
 	var f facts
 	f.profile(a, at("10-01"), map[string]string{"region": "r1"})
@@ -639,8 +649,12 @@ func TestRefreshSubscribersAfter(t *testing.T) {
 		t.Errorf("the caller's list became %q", msisdns)
 	}
 
-	// A profile inserted after the first refresh began is read: b's
-	// refresh for it is not left out.
+	// The billing consumer inserts d's bills; the CRM consumer then inserts
+	// a new profile of b, inserted after the first refresh began, so b is
+	// recomputed, and d with it, before the billing consumer asks for d.
+	const d = "13910009104"
+	f.bills(d, map[string]int64{"2026-08": 60000, "2026-09": 60000, "2026-10": 60000})
+	dBills := insert(&f)
 	f.profile(b, at("10-02"), map[string]string{"region": "r2"})
 	later := insert(&f)
 	if err := w.RefreshSubscribersAfter(ctx, []string{b}, later, rules); err != nil {
@@ -648,5 +662,15 @@ func TestRefreshSubscribersAfter(t *testing.T) {
 	}
 	if got := readSubscriber(t, w, b); got.region != "r2" {
 		t.Errorf("b after a refresh for its new profile: region %q, want r2", got.region)
+	}
+	if got := readSubscriber(t, w, d); got.rows != 1 || got.billAvg != 60000 {
+		t.Fatalf("d, whose insert was in when b's refresh began: %+v, want one row with the bill average 60000", got)
+	}
+	dVersion := version(d)
+	if err := w.RefreshSubscribersAfter(ctx, []string{d}, dBills, rules); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(d); v != dVersion {
+		t.Errorf("d, recomputed by b's refresh, got version %d over %d", v, dVersion)
 	}
 }

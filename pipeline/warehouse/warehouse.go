@@ -37,6 +37,10 @@ type Warehouse struct {
 	// refreshed too.
 	refreshing sync.Mutex
 	refreshed  refreshedSubscribers
+	// awaiting are the subscribers of inserts whose refresh is still to
+	// come (SubscribersInserted), by ticket.
+	awaitingMu sync.Mutex
+	awaiting   map[uint64][]string
 	// cluster, when set, is the cluster Migrate creates the schema on; auth
 	// reaches its other servers.
 	cluster string
