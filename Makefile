@@ -11,8 +11,11 @@ all: build
 deps:
 	@$(GO) mod download
 
+# The commit the binary is built from, for the runs `make bench` records (empty outside git).
+REVISION := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- 2>/dev/null || echo +modified)
+
 build: deps
-	$(GO) build -o $(BIN) ./cmd/churnwatch
+	$(GO) build -ldflags "-X churnwatch/pipeline/bench.revision=$(REVISION)" -o $(BIN) ./cmd/churnwatch
 
 # The local ClickHouse server (installed from Debian packages when missing).
 clickhouse:

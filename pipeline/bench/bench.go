@@ -137,7 +137,9 @@ type Figure struct {
 
 // Result is a run's figures with what it ran on.
 type Result struct {
-	Time     time.Time      `json:"time"`
+	Time time.Time `json:"time"`
+	// Revision is the commit the binary was built from (Revision).
+	Revision string         `json:"revision,omitempty"`
 	Machine  Machine        `json:"machine"`
 	Settings map[string]any `json:"settings"`
 	Figures  []Figure       `json:"figures"`
@@ -187,7 +189,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Time: started.UTC(), Machine: Describe(), Settings: map[string]any{
+	res := Result{Time: started.UTC(), Revision: Revision(), Machine: Describe(), Settings: map[string]any{
 		"subscribers": cfg.Subscribers, "days": cfg.Days, "seed": cfg.Seed, "rate": cfg.Rate,
 		"latency_seconds": cfg.LatencySeconds, "port_out_every": cfg.PortOutEvery,
 		"state_subscribers": cfg.StateSubscribers, "batch_size": pcfg.Ingest.BatchSize,
@@ -225,6 +227,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		res.Machine.ClickHouse = v
 	}
 	fmt.Fprintf(out, "machine: %s\n", res.Machine)
+	if res.Revision != "" {
+		fmt.Fprintf(out, "revision: %s\n", res.Revision)
+	}
 	b, kconn, err := broker.StartScratch(&pcfg)
 	if err != nil {
 		return res, err

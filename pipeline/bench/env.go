@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -51,6 +52,40 @@ func Describe() Machine {
 		}
 	}
 	return m
+}
+
+// revision is the commit `make build` builds from (-ldflags -X).
+var revision string
+
+// Revision is the commit the running binary was built from, with
+// "+modified" when its work tree had changes: what `make build` set, or else
+// what go build recorded; empty when neither did (a build outside a git
+// checkout, or with -buildvcs=false).
+func Revision() string {
+	if revision != "" {
+		return revision
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	return revisionOf(info.Settings)
+}
+
+func revisionOf(settings []debug.BuildSetting) string {
+	var rev, modified string
+	for _, s := range settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev != "" && modified == "true" {
+		rev += "+modified"
+	}
+	return rev
 }
 
 func procField(file, name string) string {
