@@ -53,6 +53,8 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 		"subscribers of the synthetic population whose daily evaluation is timed (env CHURNWATCH_BENCH_DAILY_SUBSCRIBERS)")
 	fs.IntVar(&c.DailyDays, "daily-days", envInt("CHURNWATCH_BENCH_DAILY_DAYS", bench.DefaultDailyDays),
 		"days of history of the synthetic population (env CHURNWATCH_BENCH_DAILY_DAYS)")
+	fs.IntVar(&c.Rounds, "rounds", envInt("CHURNWATCH_BENCH_ROUNDS", bench.DefaultRounds),
+		"rounds of the throughput comparison, the engine and the pipeline alternated; the figures are their medians (env CHURNWATCH_BENCH_ROUNDS)")
 	fs.BoolVar(&c.SkipKafkaEngine, "skip-kafka-engine", os.Getenv("CHURNWATCH_BENCH_SKIP_KAFKA_ENGINE") != "",
 		"leave out the ClickHouse Kafka engine comparison")
 	fs.StringVar(&c.ResultsFile, "results", bench.DefaultResultsFile, "JSON-lines file the run is appended to (empty: none)")
@@ -64,9 +66,9 @@ func (b *benchFlags) register(fs *flag.FlagSet) {
 func benchRun(ctx context.Context, cfg config.Config, b benchFlags, log zerolog.Logger, stdout io.Writer) error {
 	c := b.cfg
 	if c.Subscribers <= 0 || c.Days <= 0 || c.Rate <= 0 || c.LatencySeconds <= 0 || c.PortOutEvery <= 0 || c.StateSubscribers <= 0 ||
-		c.DailySubscribers <= 0 || c.DailyDays <= 0 {
+		c.DailySubscribers <= 0 || c.DailyDays <= 0 || c.Rounds <= 0 {
 		return fmt.Errorf("bench: --subscribers, --days, --rate, --latency-seconds, --port-out-every, --state-subscribers, " +
-			"--daily-subscribers and --daily-days must be positive")
+			"--daily-subscribers, --daily-days and --rounds must be positive")
 	}
 	c.Pipeline = cfg
 	_, err := bench.Run(ctx, c, log, stdout)

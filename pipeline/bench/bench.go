@@ -61,6 +61,7 @@ const (
 	DefaultStateSubscribers = 1_000_000
 	DefaultDailySubscribers = 200_000
 	DefaultDailyDays        = 35
+	DefaultRounds           = 3
 	DefaultResultsFile      = "pipeline/bench/results/results.jsonl"
 	DefaultProfileDir       = ".state/bench"
 	// GroupID is the pipeline's consumer group in a run.
@@ -94,6 +95,10 @@ type Config struct {
 	DailySubscribers, DailyDays int
 	// SkipKafkaEngine leaves out ClickHouse's Kafka engine comparison.
 	SkipKafkaEngine bool
+	// Rounds is how many times both rates are measured over the pre-loaded
+	// topics, alternated (the engine, then the pipeline, each round on
+	// tables of its own); the figures are the rounds' medians.
+	Rounds int
 	// ResultsFile gets one JSON line per run (empty: not written);
 	// ProfileDir the CPU profile.
 	ResultsFile, ProfileDir string
@@ -115,6 +120,7 @@ func (c Config) WithDefaults() Config {
 	def(&c.StateSubscribers, DefaultStateSubscribers)
 	def(&c.DailySubscribers, DefaultDailySubscribers)
 	def(&c.DailyDays, DefaultDailyDays)
+	def(&c.Rounds, DefaultRounds)
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
@@ -195,6 +201,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		"state_subscribers": cfg.StateSubscribers, "batch_size": pcfg.Ingest.BatchSize,
 		"daily_subscribers": cfg.DailySubscribers, "daily_days": cfg.DailyDays,
 		"flush_interval": pcfg.Ingest.FlushInterval.String(), "partitions": max(pcfg.Broker.Partitions, 1),
+		"rounds": cfg.Rounds,
 	}}
 	rec := &recorder{res: &res, out: out}
 	fmt.Fprintf(out, "churnwatch bench: %d subscribers x %d days, latency at %.0f events/s for %d s, state of %d subscribers\n",
@@ -253,20 +260,28 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	rec.add("preload_events", float64(stats.Messages), "events",
 		fmt.Sprintf("%d CDR, %d billing, %d CRM; produced in %.1f s", stats.CDR, stats.Billing, stats.CRM, time.Since(loadStart).Seconds()))
 
-	// (1b) ClickHouse's Kafka engine on the same CDRs.
-	var engineRate float64
-	if !cfg.SkipKafkaEngine {
-		n, d, err := kafkaEngine(ctx, wh, kconn, topics.CDR, log)
+	// (1) Both rates, alternated: Rounds-1 rounds that measure them and
+	// nothing else, each pipeline on a database and consumer group of its
+	// own, then the last round, whose pipeline goes on to the other phases.
+	var rounds []round
+	for i := 1; i < cfg.Rounds; i++ {
+		r, err := throughputRound(ctx, cfg, pcfg, wh, kconn, topics.CDR, i, log)
 		if err != nil {
+			rec.fail(fmt.Sprintf("throughput_round_%d", i), err)
+			continue
+		}
+		rounds = append(rounds, r)
+		r.print(rec, i, stats.Messages)
+	}
+	var last round
+	if !cfg.SkipKafkaEngine {
+		if last.engineRows, last.engine, err = kafkaEngine(ctx, wh, kconn, topics.CDR, log); err != nil {
 			rec.fail("clickhouse_kafka_engine", err)
-		} else {
-			engineRate = float64(n) / d.Seconds()
-			rec.add("clickhouse_kafka_engine_throughput", engineRate, "rows/s",
-				fmt.Sprintf("%d CDRs in %.2f s, Kafka engine + materialized view, one consumer", n, d.Seconds()))
+			last.engineRows = 0
 		}
 	}
 
-	// (1a) + (5) the pipeline over the pre-loaded topics, under a profile.
+	// The last round's pipeline runs under a profile (5).
 	if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
 		return res, err
 	}
@@ -279,50 +294,34 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	if err := pprof.StartCPUProfile(prof); err != nil {
 		return res, err
 	}
-	pipeLog := log.Level(max(log.GetLevel(), zerolog.WarnLevel))
-	pctx, stopPipeline := context.WithCancel(ctx)
-	done := make(chan struct{})
-	var runErr error
-	cpu := StartCPU(pcfg.ClickHouse.Addr)
-	runStart := time.Now()
-	go func() {
-		runErr = pipeline.Run(pctx, pcfg, pipeLog)
-		close(done)
-	}()
-	stopped := false
-	stop := func() error {
-		if stopped {
-			return nil
-		}
-		stopped = true
-		stopPipeline()
-		<-done
-		return runErr
-	}
-	defer stop()
-	err = waitConsumed(ctx, kconn, GroupID, t.Inputs(), done)
-	elapsed := time.Since(runStart)
-	goUse, chUse, chKnown := cpu.Stop()
-	goCPU, chCPU := goUse.CPU(), chUse.CPU()
+	pipe := startPipeline(ctx, pcfg, log)
+	defer pipe.stop()
+	err = pipe.waitConsumed(ctx, kconn, t.Inputs())
 	pprof.StopCPUProfile()
 	if err != nil {
-		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, stop())
+		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, pipe.stop())
 	}
 	res.Profile = profPath
-	rate := float64(stats.Messages) / elapsed.Seconds()
-	rec.add("pipeline_throughput", rate, "events/s",
-		fmt.Sprintf("%d events, start to all committed in %.2f s", stats.Messages, elapsed.Seconds()))
-	if engineRate > 0 {
-		rec.add("pipeline_vs_kafka_engine", rate/engineRate, "x", "issue 7 target >= 3")
+	last.pipeline = pipe.elapsed
+	rounds = append(rounds, last)
+	if cfg.Rounds > 1 {
+		last.print(rec, cfg.Rounds, stats.Messages)
 	}
+	medians(rec, rounds, stats.Messages)
+	elapsed, goUse, chUse, chKnown := pipe.elapsed, pipe.goUse, pipe.chUse, pipe.chKnown
+	goCPU, chCPU := goUse.CPU(), chUse.CPU()
 	perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(stats.Messages) }
+	lastRound := ""
+	if len(rounds) > 1 {
+		lastRound = "the last round, "
+	}
 	rec.add("pipeline_cpu_per_event", perEvent(goCPU), "us/event",
-		fmt.Sprintf("this process (pipeline and in-process broker): %.1f CPU-s in %.1f s, %.1f s of it system time, %d minor page faults",
-			goCPU.Seconds(), elapsed.Seconds(), goUse.System.Seconds(), goUse.MinorFaults))
+		fmt.Sprintf("%sthis process (pipeline and in-process broker): %.1f CPU-s in %.1f s, %.1f s of it system time, %d minor page faults",
+			lastRound, goCPU.Seconds(), elapsed.Seconds(), goUse.System.Seconds(), goUse.MinorFaults))
 	if chKnown {
 		rec.add("clickhouse_cpu_per_event", perEvent(chCPU), "us/event",
-			fmt.Sprintf("the local ClickHouse server: %.1f CPU-s, %.1f s of it system time, %d minor page faults; both together %.0f%% of %d cores",
-				chCPU.Seconds(), chUse.System.Seconds(), chUse.MinorFaults,
+			fmt.Sprintf("%sthe local ClickHouse server: %.1f CPU-s, %.1f s of it system time, %d minor page faults; both together %.0f%% of %d cores",
+				lastRound, chCPU.Seconds(), chUse.System.Seconds(), chUse.MinorFaults,
 				100*(goCPU+chCPU).Seconds()/elapsed.Seconds()/float64(runtime.NumCPU()), runtime.NumCPU()))
 	}
 	// The stream leaves the recompute of subscriber_daily for the
@@ -338,7 +337,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		rec.add("subscriber_daily_refresh_wall_time", rs.Duration.Seconds(), "s",
 			fmt.Sprintf("%d subscriber-days the stream left pending, recomputed once after it; ClickHouse %.2f us/event", rs.Days, perEvent(refreshCH)))
 		rec.add("pipeline_throughput_with_refresh", float64(stats.Messages)/(elapsed+rs.Duration).Seconds(), "events/s",
-			"the same events, counting that recompute as part of the run")
+			"the same events, "+lastRound+"counting that recompute as part of the run")
 	}
 	if n, err := count(ctx, wh, "SELECT count() FROM "+pcfg.ClickHouse.Database+".warnings"); err == nil {
 		rec.add("preload_warnings", float64(n), "warnings", "real-time warnings stored during the throughput phase")
@@ -374,7 +373,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		rec.add("event_to_warning_p99", ms(lat.p99), "ms", "issue 7 target < 1000 ms (at 20,000 events/s)")
 		rec.add("event_to_warning_max", ms(lat.max), "ms", "")
 	}
-	if err := stop(); err != nil {
+	if err := pipe.stop(); err != nil {
 		res.Errors = append(res.Errors, "pipeline: "+err.Error())
 	}
 

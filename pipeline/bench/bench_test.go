@@ -15,14 +15,16 @@ import (
 
 // TestRunSmall runs the whole harness behind `make bench` at a toy size, so
 // that a change which breaks a phase fails here and not in the next
-// unattended run: every phase must print its figures, none may fail.
+// unattended run: every phase must print its figures, none may fail. It
+// runs two rounds of the throughput comparison, the first on a scratch
+// database and group of its own.
 func TestRunSmall(t *testing.T) {
 	ch, _ := testenv.ClickHouse(t)
 	cfg := config.Default()
 	cfg.ClickHouse = ch
 	var out bytes.Buffer
 	res, err := bench.Run(context.Background(), bench.Config{Pipeline: cfg, Subscribers: 300, Days: 2, Rate: 500,
-		LatencySeconds: 2, StateSubscribers: 1000, DailySubscribers: 2000, DailyDays: 35, ProfileDir: t.TempDir()},
+		LatencySeconds: 2, StateSubscribers: 1000, DailySubscribers: 2000, DailyDays: 35, Rounds: 2, ProfileDir: t.TempDir()},
 		zerolog.Nop(), &out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
@@ -36,13 +38,17 @@ func TestRunSmall(t *testing.T) {
 	}
 	for _, name := range []string{"state_total_per_subscriber", "preload_events", "clickhouse_kafka_engine_throughput",
 		"pipeline_throughput", "pipeline_vs_kafka_engine", "daily_evaluation_wall_time", "event_to_warning_p99",
-		"daily_synthetic_wall_time", "pipeline_cpu_per_event", "clickhouse_cpu_per_event"} {
+		"daily_synthetic_wall_time", "pipeline_cpu_per_event", "clickhouse_cpu_per_event",
+		"throughput_round_1", "throughput_round_2"} {
 		if figures[name] <= 0 {
 			t.Errorf("figure %s = %v, want a positive number", name, figures[name])
 		}
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("figure %s not printed", name)
 		}
+	}
+	if !strings.Contains(out.String(), "median of 2 rounds") {
+		t.Error("the throughput figures do not say they are the medians of the two rounds")
 	}
 	t.Log(out.String())
 }

@@ -1,8 +1,11 @@
 package bench
 
 import (
+	"math"
 	"runtime/debug"
+	"strings"
 	"testing"
+	"time"
 )
 
 // TestRevisionOf: a run records the commit its binary was built from, marked
@@ -21,5 +24,38 @@ func TestRevisionOf(t *testing.T) {
 		if got := revisionOf(tc.settings); got != tc.want {
 			t.Errorf("%s: revision %q, want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+// TestMedians: the throughput figures are the medians of the rounds, each
+// ratio from one round's own pair; a round without the engine counts in the
+// pipeline's median only.
+func TestMedians(t *testing.T) {
+	const events = 1_000_000
+	rounds := []round{
+		{engineRows: 500_000, engine: 5 * time.Second, pipeline: 4 * time.Second},  // 100,000 rows/s; 250,000 events/s; 2.5x
+		{engineRows: 500_000, engine: 4 * time.Second, pipeline: 2 * time.Second},  // 125,000; 500,000; 4x
+		{engineRows: 500_000, engine: 10 * time.Second, pipeline: 5 * time.Second}, // 50,000; 200,000; 4x
+		{pipeline: 10 * time.Second}, // no engine: 100,000 events/s
+	}
+	var out strings.Builder
+	rec := &recorder{res: &Result{}, out: &out}
+	medians(rec, rounds, events)
+	got := map[string]float64{}
+	for _, f := range rec.res.Figures {
+		got[f.Name] = f.Value
+	}
+	want := map[string]float64{
+		"clickhouse_kafka_engine_throughput": 100_000,
+		"pipeline_throughput":                225_000, // of 250,000, 500,000, 200,000, 100,000
+		"pipeline_vs_kafka_engine":           4,
+	}
+	for name, w := range want {
+		if g := got[name]; math.Abs(g-w) > 1e-6*w {
+			t.Errorf("%s = %v, want %v", name, g, w)
+		}
+	}
+	if !strings.Contains(out.String(), "median of 3 rounds: 2.500, 4.000, 4.000") {
+		t.Errorf("the ratio's note does not list the rounds:\n%s", out.String())
 	}
 }

@@ -1,0 +1,187 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"churnwatch/pipeline"
+	"churnwatch/pipeline/config"
+	"churnwatch/pipeline/kafkaconn"
+	"churnwatch/pipeline/warehouse"
+)
+
+// round is one measurement of both rates over the pre-loaded topics: the
+// Kafka engine's (engineRows CDRs in engine; none when it was left out or
+// failed), then the pipeline's (every pre-loaded event in pipeline).
+//
+// On these shared machines the two rates of one run drift apart by 15% and
+// more from one minute to the next, so a single pair gives a ratio anywhere
+// between 1.8x and 3x for one code. Rounds alternate the two measurements,
+// and the figures are the medians.
+type round struct {
+	engineRows int64
+	engine     time.Duration
+	pipeline   time.Duration
+}
+
+func (r round) engineRate() float64 {
+	if r.engineRows == 0 || r.engine <= 0 {
+		return 0
+	}
+	return float64(r.engineRows) / r.engine.Seconds()
+}
+
+func (r round) pipelineRate(events int64) float64 { return float64(events) / r.pipeline.Seconds() }
+
+func (r round) ratio(events int64) float64 {
+	if e := r.engineRate(); e > 0 {
+		return r.pipelineRate(events) / e
+	}
+	return 0
+}
+
+func (r round) print(rec *recorder, i int, events int64) {
+	note := fmt.Sprintf("pipeline %.0f events/s (%d events in %.2f s)", r.pipelineRate(events), events, r.pipeline.Seconds())
+	if r.engineRate() > 0 {
+		note += fmt.Sprintf(", Kafka engine %.0f rows/s (%d CDRs in %.2f s)", r.engineRate(), r.engineRows, r.engine.Seconds())
+		rec.add(fmt.Sprintf("throughput_round_%d", i), r.ratio(events), "x", note)
+		return
+	}
+	rec.add(fmt.Sprintf("throughput_round_%d", i), r.pipelineRate(events), "events/s", note)
+}
+
+// medians records the throughput figures of issue 7: each the median of
+// the rounds (with one round, its value).
+func medians(rec *recorder, rounds []round, events int64) {
+	of := func(rate func(round) float64) (float64, string) {
+		var vs []float64
+		for _, r := range rounds {
+			if v := rate(r); v > 0 {
+				vs = append(vs, v)
+			}
+		}
+		if len(vs) == 0 {
+			return 0, ""
+		}
+		list := make([]string, len(vs))
+		for i, v := range vs {
+			list[i] = format(v)
+		}
+		if len(vs) == 1 {
+			return vs[0], ""
+		}
+		return median(vs), fmt.Sprintf("median of %d rounds: %s", len(vs), strings.Join(list, ", "))
+	}
+	with := func(note, more string) string {
+		if more == "" {
+			return note
+		}
+		return more + "; " + note
+	}
+	if v, note := of(round.engineRate); v > 0 {
+		rec.add("clickhouse_kafka_engine_throughput", v, "rows/s", with("Kafka engine + materialized view, one consumer", note))
+	}
+	last := rounds[len(rounds)-1]
+	v, note := of(func(r round) float64 { return r.pipelineRate(events) })
+	rec.add("pipeline_throughput", v, "events/s",
+		with(fmt.Sprintf("%d events, start to all committed (last round: %.2f s)", events, last.pipeline.Seconds()), note))
+	if v, note := of(func(r round) float64 { return r.ratio(events) }); v > 0 {
+		rec.add("pipeline_vs_kafka_engine", v, "x", with("issue 7 target >= 3", note))
+	}
+}
+
+// median is the middle value of vs (the mean of the middle two when even).
+func median(vs []float64) float64 {
+	s := slices.Sorted(slices.Values(vs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// throughputRound measures the Kafka engine (unless left out), then the
+// pipeline on a scratch database and consumer group of its own, which it
+// drops afterwards.
+func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *warehouse.Warehouse, kconn kafkaconn.Conn,
+	cdrTopic string, i int, log zerolog.Logger) (round, error) {
+	var r round
+	if !cfg.SkipKafkaEngine {
+		var err error
+		if r.engineRows, r.engine, err = kafkaEngine(ctx, wh, kconn, cdrTopic, log); err != nil {
+			return r, fmt.Errorf("Kafka engine: %w", err)
+		}
+	}
+	pcfg.ClickHouse.Database = fmt.Sprintf("%s_r%d", pcfg.ClickHouse.Database, i)
+	pcfg.Kafka.GroupID = fmt.Sprintf("%s-r%d", GroupID, i)
+	_, closeRound, err := scratchWarehouse(ctx, pcfg.ClickHouse, cfg.Keep, log)
+	if err != nil {
+		return r, err
+	}
+	defer closeRound()
+	pipe := startPipeline(ctx, pcfg, log)
+	err = pipe.waitConsumed(ctx, kconn, pcfg.Topics.Inputs())
+	if stopErr := pipe.stop(); err == nil && stopErr != nil {
+		err = stopErr
+	}
+	if err != nil {
+		return r, fmt.Errorf("pipeline: %w", err)
+	}
+	r.pipeline = pipe.elapsed
+	return r, nil
+}
+
+// pipelineRun is `churnwatch run` inside the bench, from its start.
+type pipelineRun struct {
+	group   string
+	cancel  context.CancelFunc
+	done    chan struct{}
+	err     error
+	stopped bool
+	cpu     *CPUMeter
+	start   time.Time
+	// What waitConsumed measured: from the start until every message of
+	// the topics was committed, and the CPU over that time.
+	elapsed      time.Duration
+	goUse, chUse Usage
+	chKnown      bool
+}
+
+// startPipeline starts the pipeline with pcfg.
+func startPipeline(ctx context.Context, pcfg config.Config, log zerolog.Logger) *pipelineRun {
+	pipeLog := log.Level(max(log.GetLevel(), zerolog.WarnLevel))
+	pctx, cancel := context.WithCancel(ctx)
+	p := &pipelineRun{group: pcfg.Kafka.GroupID, cancel: cancel, done: make(chan struct{})}
+	p.cpu = StartCPU(pcfg.ClickHouse.Addr)
+	p.start = time.Now()
+	go func() {
+		p.err = pipeline.Run(pctx, pcfg, pipeLog)
+		close(p.done)
+	}()
+	return p
+}
+
+// waitConsumed waits until the pipeline has committed every message of
+// topics and records the time and CPU it took.
+func (p *pipelineRun) waitConsumed(ctx context.Context, kconn kafkaconn.Conn, topics []string) error {
+	err := waitConsumed(ctx, kconn, p.group, topics, p.done)
+	p.elapsed = time.Since(p.start)
+	p.goUse, p.chUse, p.chKnown = p.cpu.Stop()
+	return err
+}
+
+// stop stops the pipeline (once) and returns what pipeline.Run returned.
+func (p *pipelineRun) stop() error {
+	if p.stopped {
+		return nil
+	}
+	p.stopped = true
+	p.cancel()
+	<-p.done
+	return p.err
+}
