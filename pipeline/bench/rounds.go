@@ -114,7 +114,7 @@ func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *wa
 	if !cfg.SkipKafkaEngine {
 		var err error
 		if r.engineRows, r.engine, err = kafkaEngine(ctx, wh, kconn, cdrTopic, log); err != nil {
-			return r, fmt.Errorf("Kafka engine: %w", err)
+			return r, fmt.Errorf("the Kafka engine: %w", err)
 		}
 	}
 	pcfg.ClickHouse.Database = fmt.Sprintf("%s_r%d", pcfg.ClickHouse.Database, i)
