@@ -57,10 +57,11 @@ eval: build clickhouse
 	$(BIN) eval $(EVAL_FLAGS)
 
 # Performance figures (pipeline/bench, issue 7): pre-loads a simulated population into an
-# in-process broker, then prints throughput against ClickHouse's Kafka engine, event-to-warning
-# latency, real-time state bytes per subscriber, daily evaluation time and a CPU profile's path,
+# in-process broker, then prints throughput against ClickHouse's Kafka engine (the medians of
+# three alternated rounds), event-to-warning latency, real-time state bytes per subscriber, daily
+# evaluation time and a CPU profile's path,
 # and appends them to pipeline/bench/results/results.jsonl. Default 52,000 subscribers x 7 days
-# (2.03 million events), latency at 20,000 events/s, and the daily evaluation also over a synthetic
+# (2.08 million events), latency at 20,000 events/s, and the daily evaluation also over a synthetic
 # 200,000 x 35 days; flags through BENCH_FLAGS (bin/churnwatch bench -h).
 bench: build clickhouse
 	CHURNWATCH_LOG_LEVEL=$${CHURNWATCH_LOG_LEVEL:-warn} $(BIN) bench $(BENCH_FLAGS)
