@@ -457,3 +457,86 @@ func TestFinishInOrderBeforeCommit(t *testing.T) {
 		}
 	}
 }
+
+// TestFetchingStartsWhileLaterPartitionsRestore: a partition is fetched,
+// stored and committed as soon as its own state is restored, while the
+// next partition's restore still waits; that partition is consumed once
+// restored, and each partition's state is released only after Run returns.
+func TestFetchingStartsWhileLaterPartitionsRestore(t *testing.T) {
+	msgs := map[int][]kafka.Message{
+		0: {{Partition: 0, Offset: 0, Value: []byte("a")}, {Partition: 0, Offset: 1, Value: []byte("b")}},
+		1: {{Partition: 1, Offset: 0, Value: []byte("c")}},
+	}
+	var mu sync.Mutex
+	committed := map[int]int64{}
+	released := map[int]bool{}
+	firstCommitted := make(chan struct{})
+	c := stringConsumer(func(context.Context, []string) error { return nil },
+		func(_ string, partition int, _ int64) (MessageReader, error) {
+			return &sliceReader{msgs: msgs[partition]}, nil
+		}, Settings{BatchSize: 10, FlushInterval: 10 * time.Millisecond, MaxMessageBytes: 1 << 10, ShutdownTimeout: time.Second})
+	c.observe = func(ctx context.Context, partition int, _ int64) (Observer[string, string], func(), error) {
+		if partition == 1 { // restores only once partition 0 is committed
+			select {
+			case <-firstCommitted:
+			case <-time.After(5 * time.Second):
+				return nil, nil, errors.New("partition 0 was not committed while partition 1 restored")
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+		}
+		release := func() {
+			mu.Lock()
+			defer mu.Unlock()
+			released[partition] = true
+		}
+		return func(*string) ([]string, error) { return nil, nil }, release, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Run(ctx, []kafka.PartitionAssignment{{ID: 0}, {ID: 1}}, func(o map[int]int64) error {
+			mu.Lock()
+			defer mu.Unlock()
+			for p, next := range o {
+				committed[p] = next
+			}
+			if committed[0] == 2 && committed[1] == 0 {
+				select {
+				case <-firstCommitted:
+				default:
+					close(firstCommitted)
+				}
+			}
+			return nil
+		})
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		both := committed[0] == 2 && committed[1] == 1
+		rel := len(released)
+		mu.Unlock()
+		if both {
+			if rel != 0 {
+				t.Errorf("%d partition states released while Run still runs", rel)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			mu.Lock()
+			t.Fatalf("committed %v, want partition 0 up to 2 and then partition 1 up to 1", committed)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !released[0] || !released[1] {
+		t.Errorf("released after Run: %v, want both partitions", released)
+	}
+}
