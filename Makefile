@@ -11,8 +11,9 @@ all: build
 deps:
 	@$(GO) mod download
 
-# The commit the binary is built from, for the runs `make bench` records (empty outside git).
-REVISION := $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- . ":!pipeline/bench/results" 2>/dev/null || echo +modified)
+# The commit the binary is built from, for the runs `make bench` records (empty outside git);
+# expanded only when build runs.
+REVISION = $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD -- . ":!pipeline/bench/results" 2>/dev/null || echo +modified)
 
 build: deps
 	$(GO) build -ldflags "-X churnwatch/pipeline/bench.revision=$(REVISION)" -o $(BIN) ./cmd/churnwatch

@@ -276,8 +276,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	var last round
 	if !cfg.SkipKafkaEngine {
 		if last.engineRows, last.engine, err = kafkaEngine(ctx, wh, kconn, topics.CDR, log); err != nil {
-			rec.fail("clickhouse_kafka_engine", err)
-			last.engineRows = 0
+			rec.fail("clickhouse_kafka_engine", err) // the round has no engine rate
 		}
 	}
 
@@ -312,7 +311,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	goCPU, chCPU := goUse.CPU(), chUse.CPU()
 	perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(stats.Messages) }
 	lastRound := ""
-	if len(rounds) > 1 {
+	if cfg.Rounds > 1 {
 		lastRound = "the last round, "
 	}
 	rec.add("pipeline_cpu_per_event", perEvent(goCPU), "us/event",

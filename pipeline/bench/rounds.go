@@ -58,40 +58,34 @@ func (r round) print(rec *recorder, i int, events int64) {
 // medians records the throughput figures of issue 7: each the median of
 // the rounds (with one round, its value).
 func medians(rec *recorder, rounds []round, events int64) {
-	of := func(rate func(round) float64) (float64, string) {
+	// of is the median of rate over the rounds that have it, and note
+	// with the rounds' values in front when there are several.
+	of := func(rate func(round) float64, note string) (float64, string) {
 		var vs []float64
+		var list []string
 		for _, r := range rounds {
 			if v := rate(r); v > 0 {
 				vs = append(vs, v)
+				list = append(list, format(v))
 			}
 		}
-		if len(vs) == 0 {
-			return 0, ""
+		switch len(vs) {
+		case 0:
+			return 0, note
+		case 1:
+			return vs[0], note
 		}
-		list := make([]string, len(vs))
-		for i, v := range vs {
-			list[i] = format(v)
-		}
-		if len(vs) == 1 {
-			return vs[0], ""
-		}
-		return median(vs), fmt.Sprintf("median of %d rounds: %s", len(vs), strings.Join(list, ", "))
+		return median(vs), fmt.Sprintf("median of %d rounds: %s; %s", len(vs), strings.Join(list, ", "), note)
 	}
-	with := func(note, more string) string {
-		if more == "" {
-			return note
-		}
-		return more + "; " + note
-	}
-	if v, note := of(round.engineRate); v > 0 {
-		rec.add("clickhouse_kafka_engine_throughput", v, "rows/s", with("Kafka engine + materialized view, one consumer", note))
+	if v, note := of(round.engineRate, "Kafka engine + materialized view, one consumer"); v > 0 {
+		rec.add("clickhouse_kafka_engine_throughput", v, "rows/s", note)
 	}
 	last := rounds[len(rounds)-1]
-	v, note := of(func(r round) float64 { return r.pipelineRate(events) })
-	rec.add("pipeline_throughput", v, "events/s",
-		with(fmt.Sprintf("%d events, start to all committed (last round: %.2f s)", events, last.pipeline.Seconds()), note))
-	if v, note := of(func(r round) float64 { return r.ratio(events) }); v > 0 {
-		rec.add("pipeline_vs_kafka_engine", v, "x", with("issue 7 target >= 3", note))
+	v, note := of(func(r round) float64 { return r.pipelineRate(events) },
+		fmt.Sprintf("%d events, start to all committed (last round: %.2f s)", events, last.pipeline.Seconds()))
+	rec.add("pipeline_throughput", v, "events/s", note)
+	if v, note := of(func(r round) float64 { return r.ratio(events) }, "issue 7 target >= 3"); v > 0 {
+		rec.add("pipeline_vs_kafka_engine", v, "x", note)
 	}
 }
 

@@ -71,14 +71,6 @@ func (w *Warehouse) RefreshPendingDaily(ctx context.Context, rules warehouse.Dai
 	return res, err
 }
 
-// RefreshSubscribers implements consumers.FactStore.
-func (w *Warehouse) RefreshSubscribers(ctx context.Context, msisdns []string, tiers warehouse.TierRules) error {
-	if len(msisdns) == 0 {
-		return w.Warehouse.RefreshSubscribers(ctx, msisdns, tiers)
-	}
-	return w.timed("subscribers", func() error { return w.Warehouse.RefreshSubscribers(ctx, msisdns, tiers) })
-}
-
 // RefreshSubscribersAfter implements consumers.FactStore.
 func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers warehouse.TierRules) error {
 	if len(msisdns) == 0 {
