@@ -217,10 +217,11 @@ func (c *Consumer[R, O]) Run(ctx context.Context, assigned []kafka.PartitionAssi
 	late := 0 // flush intervals passed since the last batch went to the storer
 	// backlog is, per partition, how many messages the broker held past the
 	// last one fetched. The flush interval bounds how long a message waits
-	// for its batch; when the broker holds enough to fill the batch anyway
-	// (catching up), waiting for it to fill makes fewer, larger inserts and
-	// delays nothing. (Up to maxLate intervals: a backlog it could not fetch
-	// must not hold back what it has.)
+	// for its batch; when the broker holds enough to fill the batch anyway,
+	// or a catch-up's worth of messages more (catchingUp), waiting for them
+	// makes fewer, larger inserts and delays nothing: they are being fetched.
+	// (Up to maxLate intervals: a backlog it could not fetch must not hold
+	// back what it has.)
 	backlog := map[int]int64{}
 	take := func(chunk []item[R, O]) {
 		if n := len(chunk); n > 0 {
@@ -239,7 +240,7 @@ loop:
 			in = nil // a full batch waits for the storer
 		}
 		if !b.empty() && (b.size() >= c.settings.BatchSize || late >= maxLate ||
-			late > 0 && !fills(b.size(), backlog, c.settings.BatchSize)) {
+			late > 0 && !catchingUp(b.size(), backlog, c.settings.BatchSize)) {
 			out = full
 		}
 		select {
@@ -288,6 +289,18 @@ loop:
 
 // maxLate bounds, in flush intervals, how long a batch waits to fill.
 const maxLate = 8
+
+// catchUpBacklog is how many messages the broker must hold past those
+// fetched, over a consumer's partitions, for a batch to wait for them
+// although they would not fill it: several fetches' worth, far more than the
+// few offsets a transaction's commit markers leave behind the last message.
+const catchUpBacklog = 4096
+
+// catchingUp reports whether the messages the broker holds would fill a
+// batch of size messages up to batchSize, or are at least catchUpBacklog.
+func catchingUp(size int, backlog map[int]int64, batchSize int) bool {
+	return fills(size, backlog, batchSize) || fills(0, backlog, catchUpBacklog)
+}
 
 // fills reports whether the messages the broker holds would fill a batch of
 // size messages up to batchSize.

@@ -219,10 +219,12 @@ func offsetsOf(marks []warehouse.Watermark) map[int]int64 {
 
 // pacedReader delivers n messages of partition 0, about perMilli a
 // millisecond, each saying how many more the broker holds (all the rest when
-// behind, none when caught up); then it blocks until ctx ends.
+// behind, otherwise markers: offsets that hold no message, like the commit
+// markers of a transactional producer); then it blocks until ctx ends.
 type pacedReader struct {
 	n, perMilli int
 	behind      bool
+	markers     int64
 	next        int
 }
 
@@ -233,7 +235,7 @@ func (r *pacedReader) Fetch(ctx context.Context, deliver func(*kafka.Message) bo
 	}
 	time.Sleep(time.Millisecond)
 	for end := min(r.next+r.perMilli, r.n); r.next < end; {
-		m := kafka.Message{Partition: 0, Offset: int64(r.next), Value: []byte("x"), HighWaterMark: int64(r.next) + 1}
+		m := kafka.Message{Partition: 0, Offset: int64(r.next), Value: []byte("x"), HighWaterMark: int64(r.next) + 1 + r.markers}
 		if r.behind {
 			m.HighWaterMark = int64(r.n)
 		}
@@ -253,42 +255,62 @@ func (r *pacedReader) Close() error { return nil }
 // flush interval, not for a full batch.
 func TestBatchesFillWhenBehind(t *testing.T) {
 	const n, batchSize = 6000, 2000
-	run := func(behind bool) []int {
-		var mu sync.Mutex
-		var sizes []int
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		c := stringConsumer(func(_ context.Context, rows []string) error {
-			mu.Lock()
-			defer mu.Unlock()
-			sizes = append(sizes, len(rows))
-			stored := 0
-			for _, s := range sizes {
-				stored += s
-			}
-			if stored == n {
-				cancel()
-			}
-			return nil
-		}, func(string, int, int64) (MessageReader, error) {
-			return &pacedReader{n: n, perMilli: 50, behind: behind}, nil
-		}, Settings{BatchSize: batchSize, FlushInterval: 25 * time.Millisecond, MaxMessageBytes: 1 << 10,
-			ShutdownTimeout: 5 * time.Second})
-		if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(map[int]int64) error { return nil }); err != nil {
-			t.Fatal(err)
-		}
-		mu.Lock()
-		defer mu.Unlock()
-		return sizes
-	}
+	settings := Settings{BatchSize: batchSize, FlushInterval: 25 * time.Millisecond}
 	// Behind, the first two batches see enough to fill them; the rest of
 	// the stream (under a batch) goes as the flush interval says.
-	if sizes := run(true); len(sizes) < 2 || sizes[0] < batchSize || sizes[1] < batchSize {
+	if sizes := pacedBatches(t, &pacedReader{n: n, perMilli: 50, behind: true}, settings); len(sizes) < 2 || sizes[0] < batchSize || sizes[1] < batchSize {
 		t.Errorf("behind: batches of %v, want the first two full (%d)", sizes, batchSize)
 	}
-	if sizes := run(false); slices.Max(sizes) >= batchSize {
+	if sizes := pacedBatches(t, &pacedReader{n: n, perMilli: 50}, settings); slices.Max(sizes) >= batchSize {
 		t.Errorf("caught up: batches of %v, want the flush interval to cut them below %d", sizes, batchSize)
 	}
+}
+
+// TestBatchesWaitForACatchUp: a backlog of at least catchUpBacklog
+// messages that would not fill the batch (a small topic catching up) is
+// waited for as well: the batch goes when the backlog is under
+// catchUpBacklog, with everything fetched by then. A backlog of a few
+// offsets that hold no message (transaction markers) is not waited for.
+func TestBatchesWaitForACatchUp(t *testing.T) {
+	const n = 5 * catchUpBacklog
+	settings := Settings{BatchSize: 100 * n, FlushInterval: 50 * time.Millisecond}
+	if sizes := pacedBatches(t, &pacedReader{n: n, perMilli: 200, behind: true}, settings); sizes[0] < n-catchUpBacklog {
+		t.Errorf("catching up: batches of %v, want the first to hold at least the %d rows fetched before the backlog fell under %d",
+			sizes, n-catchUpBacklog, catchUpBacklog)
+	}
+	if sizes := pacedBatches(t, &pacedReader{n: n / 4, perMilli: 20, markers: 3}, settings); len(sizes) < 3 {
+		t.Errorf("caught up but for 3 markers: batches of %v, want the flush interval to cut the %d rows into at least 3", sizes, n/4)
+	}
+}
+
+// pacedBatches runs a consumer of one partition read by r until it has
+// stored all r.n messages, and returns the sizes of the batches it stored.
+func pacedBatches(t *testing.T, r *pacedReader, settings Settings) []int {
+	t.Helper()
+	settings.MaxMessageBytes, settings.ShutdownTimeout = 1<<10, 5*time.Second
+	var mu sync.Mutex
+	var sizes []int
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := stringConsumer(func(_ context.Context, rows []string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sizes = append(sizes, len(rows))
+		stored := 0
+		for _, s := range sizes {
+			stored += s
+		}
+		if stored == r.n {
+			cancel()
+		}
+		return nil
+	}, func(string, int, int64) (MessageReader, error) { return r, nil }, settings)
+	if err := c.Run(ctx, []kafka.PartitionAssignment{{ID: 0, Offset: 0}}, func(map[int]int64) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return sizes
 }
 
 // TestPauseCommitsStoredBatches: when the stream pauses, what was stored
