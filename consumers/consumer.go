@@ -299,17 +299,24 @@ const catchUpBacklog = 4096
 // catchingUp reports whether the messages the broker holds would fill a
 // batch of size messages up to batchSize, or are at least catchUpBacklog.
 func catchingUp(size int, backlog map[int]int64, batchSize int) bool {
-	return fills(size, backlog, batchSize) || fills(0, backlog, catchUpBacklog)
+	n := held(backlog)
+	return n >= catchUpBacklog || int64(size)+n >= int64(batchSize)
 }
 
 // fills reports whether the messages the broker holds would fill a batch of
 // size messages up to batchSize.
 func fills(size int, backlog map[int]int64, batchSize int) bool {
-	n := int64(size)
+	return int64(size)+held(backlog) >= int64(batchSize)
+}
+
+// held is how many messages the broker holds past those fetched, over the
+// partitions of backlog.
+func held(backlog map[int]int64) int64 {
+	var n int64
 	for _, behind := range backlog {
 		n += behind
 	}
-	return n >= int64(batchSize)
+	return n
 }
 
 // graceContext returns a context that ends grace after ctx ends (or when
