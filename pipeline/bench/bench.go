@@ -264,8 +264,10 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	// nothing else, each pipeline on a database and consumer group of its
 	// own, then the last round, whose pipeline goes on to the other phases.
 	var rounds []round
+	var later cleanups
+	defer later.run()
 	for i := 1; i < cfg.Rounds; i++ {
-		r, err := throughputRound(ctx, cfg, pcfg, wh, kconn, topics.CDR, i, log)
+		r, err := throughputRound(ctx, cfg, pcfg, wh, kconn, topics.CDR, i, &later, log)
 		if err != nil {
 			rec.fail(fmt.Sprintf("throughput_round_%d", i), err)
 			continue
@@ -275,7 +277,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	}
 	var last round
 	if !cfg.SkipKafkaEngine {
-		if last.engineRows, last.engine, err = kafkaEngine(ctx, wh, kconn, topics.CDR, log); err != nil {
+		if last.engineRows, last.engine, err = kafkaEngine(ctx, wh, kconn, topics.CDR, cfg.Rounds, &later, log); err != nil {
 			rec.fail("clickhouse_kafka_engine", err) // the round has no engine rate
 		}
 	}

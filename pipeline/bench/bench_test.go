@@ -19,7 +19,7 @@ import (
 // runs two rounds of the throughput comparison, the first on a scratch
 // database and group of its own.
 func TestRunSmall(t *testing.T) {
-	ch, _ := testenv.ClickHouse(t)
+	ch, conn := testenv.ClickHouse(t)
 	cfg := config.Default()
 	cfg.ClickHouse = ch
 	var out bytes.Buffer
@@ -46,6 +46,22 @@ func TestRunSmall(t *testing.T) {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("figure %s not printed", name)
 		}
+	}
+	// What the rounds left for the end is dropped then.
+	var left []string
+	rows, err := conn.Query(context.Background(), "SELECT name FROM system.databases WHERE startsWith(name, ?)", res.Settings["database"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, name)
+	}
+	if len(left) > 0 {
+		t.Errorf("databases left after the run: %q", left)
 	}
 	if !strings.Contains(out.String(), "median of 2 rounds") {
 		t.Error("the throughput figures do not say they are the medians of the two rounds")

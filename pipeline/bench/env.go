@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
 	"github.com/segmentio/kafka-go"
 
 	"churnwatch/pipeline/kafkaconn"
@@ -222,4 +223,36 @@ func appendResult(path string, res Result) error {
 		return err
 	}
 	return f.Close()
+}
+
+// settleQuiet and settleTimeout bound settle.
+const (
+	settleQuiet   = time.Second
+	settleTimeout = time.Minute
+)
+
+// settle waits until no merge has run in database db for settleQuiet, so
+// that the merges a measurement left behind do not run into the next one;
+// after settleTimeout it logs and returns.
+func settle(ctx context.Context, wh *warehouse.Warehouse, db string, log zerolog.Logger) {
+	start, quiet := time.Now(), time.Now()
+	for time.Since(quiet) < settleQuiet {
+		n, err := count(ctx, wh, "SELECT count() FROM system.merges WHERE database = '"+db+"'")
+		if err != nil {
+			log.Warn().Err(err).Msg("could not read system.merges; going on without waiting for merges")
+			return
+		}
+		if n > 0 {
+			quiet = time.Now()
+		}
+		if time.Since(start) > settleTimeout {
+			log.Warn().Str("database", db).Uint64("merges", n).Msg("merges still running; going on")
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }

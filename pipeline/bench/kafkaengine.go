@@ -26,12 +26,12 @@ const (
     duration_s Int64, peer_network String, forward_to String, cell_id String
 ) ENGINE = Kafka SETTINGS kafka_broker_list = '{brokers}', kafka_topic_list = '{topic}',
     kafka_group_name = '{group}', kafka_format = 'JSONEachRow'`
-	engineTarget = `CREATE TABLE {db}.ch_cdr (
+	engineTarget = `CREATE TABLE {db}.{target} (
     event_id String, msisdn String, peer String, peer_network String, network_derived UInt8,
     direction Enum8('MO' = 1, 'MT' = 2, 'FWD' = 3), start_time DateTime, day Date, duration_s UInt32,
     forward_to String, cell_id String, kafka_partition Int32, kafka_offset Int64, ingested_at DateTime
 ) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (msisdn, start_time, event_id)`
-	engineView = `CREATE MATERIALIZED VIEW {db}.ch_cdr_mv TO {db}.ch_cdr AS
+	engineView = `CREATE MATERIALIZED VIEW {db}.ch_cdr_mv TO {db}.{target} AS
 SELECT event_id, msisdn, peer, peer_network, toUInt8(0) AS network_derived,
     CAST(direction AS Enum8('MO' = 1, 'MT' = 2, 'FWD' = 3)) AS direction,
     parseDateTimeBestEffort(start_time) AS start_time, toDate(start_time) AS day,
@@ -42,13 +42,21 @@ FROM {db}.ch_cdr_queue`
 
 // kafkaEngine times ClickHouse's Kafka engine ingesting every message of
 // topic, from creating the materialized view (which starts consumption)
-// until the target table holds them all. The engine's consumer group gets
-// offset 0 committed on every partition first: that makes librdkafka start
-// at the beginning of the pre-loaded topic without a server-side
-// auto_offset_reset setting. It drops the engine's tables afterwards, the
-// target too: they consume nothing more, and the background merges of the
-// engine's many small parts do not run on into the pipeline's measurement.
-func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.Conn, topic string, log zerolog.Logger) (int64, time.Duration, error) {
+// until the target table (ch_cdr_<round>) holds them all. The engine's
+// consumer group gets offset 0 committed on every partition first: that
+// makes librdkafka start at the beginning of the pre-loaded topic without a
+// server-side auto_offset_reset setting.
+//
+// Afterwards it drops the queue and the view at once (they hold no data
+// files, and the engine consumes nothing more), waits for the target's
+// merges to end, so that they do not run into the next measurement, and
+// leaves the target's drop to the end of the bench (later): on this VM's
+// file system (ext4 without a journal) every file created in the minutes
+// after a mass delete first skips the recently deleted inodes one by one,
+// and a drop mid-run made the files of the next measurement's parts cost
+// hundreds of microseconds each.
+func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.Conn, topic string, round int,
+	later *cleanups, log zerolog.Logger) (int64, time.Duration, error) {
 	client := kconn.Client(10 * time.Second)
 	ends, err := endOffsets(ctx, client, []string{topic})
 	if err != nil {
@@ -77,16 +85,22 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.C
 	}
 
 	db := wh.Database()
-	r := strings.NewReplacer("{db}", db, "{brokers}", strings.Join(kconn.Brokers, ","), "{topic}", topic, "{group}", group)
+	target := fmt.Sprintf("ch_cdr_%d", round)
+	r := strings.NewReplacer("{db}", db, "{target}", target, "{brokers}", strings.Join(kconn.Brokers, ","), "{topic}", topic, "{group}", group)
 	conn := wh.Conn()
-	defer func() {
+	drop := func(tables ...string) {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		for _, t := range []string{"ch_cdr_mv", "ch_cdr_queue", "ch_cdr"} {
+		for _, t := range tables {
 			if err := conn.Exec(c, "DROP TABLE IF EXISTS "+db+"."+t); err != nil {
 				log.Warn().Err(err).Str("table", t).Msg("could not drop the Kafka engine's table")
 			}
 		}
+	}
+	later.add(func() { drop(target) })
+	defer func() {
+		drop("ch_cdr_mv", "ch_cdr_queue")
+		settle(ctx, wh, db, log)
 	}()
 	for _, q := range []string{engineQueue, engineTarget} {
 		if err := conn.Exec(ctx, r.Replace(q)); err != nil {
@@ -99,7 +113,7 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.C
 	}
 	best, since := uint64(0), time.Now()
 	for {
-		n, err := count(ctx, wh, "SELECT count() FROM "+db+".ch_cdr")
+		n, err := count(ctx, wh, "SELECT count() FROM "+db+"."+target)
 		if err != nil {
 			return 0, 0, err
 		}

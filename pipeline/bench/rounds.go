@@ -100,24 +100,25 @@ func median(vs []float64) float64 {
 }
 
 // throughputRound measures the Kafka engine (unless left out), then the
-// pipeline on a scratch database and consumer group of its own, which it
-// drops afterwards.
+// pipeline on a scratch database and consumer group of its own; it waits
+// for that database's merges to end and leaves its drop to later (see
+// kafkaEngine).
 func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *warehouse.Warehouse, kconn kafkaconn.Conn,
-	cdrTopic string, i int, log zerolog.Logger) (round, error) {
+	cdrTopic string, i int, later *cleanups, log zerolog.Logger) (round, error) {
 	var r round
 	if !cfg.SkipKafkaEngine {
 		var err error
-		if r.engineRows, r.engine, err = kafkaEngine(ctx, wh, kconn, cdrTopic, log); err != nil {
+		if r.engineRows, r.engine, err = kafkaEngine(ctx, wh, kconn, cdrTopic, i, later, log); err != nil {
 			return r, fmt.Errorf("the Kafka engine: %w", err)
 		}
 	}
 	pcfg.ClickHouse.Database = fmt.Sprintf("%s_r%d", pcfg.ClickHouse.Database, i)
 	pcfg.Kafka.GroupID = fmt.Sprintf("%s-r%d", GroupID, i)
-	_, closeRound, err := scratchWarehouse(ctx, pcfg.ClickHouse, cfg.Keep, log)
+	roundWH, closeRound, err := scratchWarehouse(ctx, pcfg.ClickHouse, cfg.Keep, log)
 	if err != nil {
 		return r, err
 	}
-	defer closeRound()
+	later.add(closeRound)
 	pipe := startPipeline(ctx, pcfg, log)
 	err = pipe.waitConsumed(ctx, kconn, pcfg.Topics.Inputs())
 	if stopErr := pipe.stop(); err == nil && stopErr != nil {
@@ -127,7 +128,22 @@ func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *wa
 		return r, fmt.Errorf("pipeline: %w", err)
 	}
 	r.pipeline = pipe.elapsed
+	settle(ctx, wh, roundWH.Database(), log)
 	return r, nil
+}
+
+// cleanups are what the bench drops at its end rather than between its
+// measurements (see kafkaEngine).
+type cleanups []func()
+
+func (c *cleanups) add(f func()) { *c = append(*c, f) }
+
+// run runs them, the last added first.
+func (c *cleanups) run() {
+	for i := len(*c) - 1; i >= 0; i-- {
+		(*c)[i]()
+	}
+	*c = nil
 }
 
 // pipelineRun is `churnwatch run` inside the bench, from its start.
