@@ -231,10 +231,11 @@ const (
 	settleTimeout = time.Minute
 )
 
-// settle waits until no merge has run in database db for settleQuiet, so
+// settle waits until no merge has run in wh's database for settleQuiet, so
 // that the merges a measurement left behind do not run into the next one;
 // after settleTimeout it logs and returns.
-func settle(ctx context.Context, wh *warehouse.Warehouse, db string, log zerolog.Logger) {
+func settle(ctx context.Context, wh *warehouse.Warehouse, log zerolog.Logger) {
+	db := wh.Database()
 	start, quiet := time.Now(), time.Now()
 	for time.Since(quiet) < settleQuiet {
 		n, err := count(ctx, wh, "SELECT count() FROM system.merges WHERE database = '"+db+"'")

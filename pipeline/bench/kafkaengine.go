@@ -100,7 +100,7 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.C
 	later.add(func() { drop(target) })
 	defer func() {
 		drop("ch_cdr_mv", "ch_cdr_queue")
-		settle(ctx, wh, db, log)
+		settle(ctx, wh, log)
 	}()
 	for _, q := range []string{engineQueue, engineTarget} {
 		if err := conn.Exec(ctx, r.Replace(q)); err != nil {

@@ -128,7 +128,7 @@ func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *wa
 		return r, fmt.Errorf("pipeline: %w", err)
 	}
 	r.pipeline = pipe.elapsed
-	settle(ctx, wh, roundWH.Database(), log)
+	settle(ctx, roundWH, log)
 	return r, nil
 }
 

@@ -33,7 +33,7 @@ func TestSettleWaitsForMerges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	settle(ctx, wh, db, zerolog.Nop())
+	settle(ctx, wh, zerolog.Nop())
 	merges, err := count(ctx, wh, "SELECT count() FROM system.merges WHERE database = '"+db+"'")
 	if err != nil {
 		t.Fatal(err)
