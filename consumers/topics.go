@@ -1,8 +1,10 @@
 package consumers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"slices"
 	"strconv"
 	"time"
 
@@ -227,20 +229,29 @@ func thenPendingDays[R any](topic string, d Deps, store storeFunc[R],
 }
 
 // pendingDays gathers the distinct subscriber-days of a batch per
-// partition, each with its highest offset. Nearly every row touches a day
-// already there, so the lookup is the cost: a normalised MSISDN (11 digits),
-// its day and the partition pack into one integer key, and the maps keep
-// their room from one batch to the next.
+// partition, each with its highest offset, in the order of
+// subscriber_daily_pending's sorting key (partition, then offset): a block
+// that arrives sorted, ClickHouse writes without sorting it (a 37,000-row
+// insert cost it 7-9 instead of 15-20 ms of CPU). Nearly every row touches a
+// day already there, so the lookup is the cost: a normalised MSISDN (11
+// digits), its day and the partition pack into one integer key, and the
+// maps keep their room from one batch to the next.
 type pendingDays[R any] struct {
-	key    func(*R) (warehouse.DayKey, warehouse.Provenance, bool)
-	packed map[uint64]int       // index in the days gathered
-	other  map[partitionDay]int // what does not pack
-	room   int                  // how many days the last batch had
+	key     func(*R) (warehouse.DayKey, warehouse.Provenance, bool)
+	packed  map[uint64]int       // index in the days gathered
+	other   map[partitionDay]int // what does not pack
+	scratch []warehouse.PendingDay
+	counts  []partitionCount
 }
 
 type partitionDay struct {
 	partition int32
 	day       warehouse.DayKey
+}
+
+type partitionCount struct {
+	partition int32
+	n         int
 }
 
 // partitionBits is what a packed key leaves for the partition: packDayKey
@@ -252,12 +263,15 @@ func newPendingDays[R any](key func(*R) (warehouse.DayKey, warehouse.Provenance,
 }
 
 // gather returns the subscriber-days of rows, in a slice of the caller's:
-// a batch's days are recorded while the next batch's are gathered.
+// a batch's days are recorded while the next batch's are gathered. It
+// reads the rows from the last: a partition's rows arrive in offset order,
+// so the first row of a day it meets has the day's highest offset, and each
+// partition's days come out from the highest offset down.
 func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 	clear(p.packed)
 	clear(p.other)
-	days := make([]warehouse.PendingDay, 0, p.room)
-	for i := range rows {
+	days := p.scratch[:0]
+	for i := len(rows) - 1; i >= 0; i-- {
 		k, prov, ok := p.key(&rows[i])
 		if !ok {
 			continue
@@ -280,8 +294,53 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 			days[at].Offset = prov.Offset
 		}
 	}
-	p.room = len(days)
-	return days
+	p.scratch = days
+	return p.inTableOrder(days)
+}
+
+// inTableOrder returns a new slice of days ordered by partition, then
+// offset. Each partition's days, in the order gather met them, are
+// already in descending offset order but for rows out of offset order,
+// which only cost a sort.
+func (p *pendingDays[R]) inTableOrder(days []warehouse.PendingDay) []warehouse.PendingDay {
+	counts := p.counts[:0]
+	last := -1 // index in counts of the partition met last: a batch holds runs of one partition's rows
+	find := func(part int32) int {
+		if last < 0 || counts[last].partition != part {
+			last = slices.IndexFunc(counts, func(c partitionCount) bool { return c.partition == part })
+		}
+		return last
+	}
+	for i := range days {
+		if find(days[i].Partition) < 0 {
+			counts = append(counts, partitionCount{partition: days[i].Partition})
+			last = len(counts) - 1
+		}
+		counts[last].n++
+	}
+	slices.SortFunc(counts, func(a, b partitionCount) int { return cmp.Compare(a.partition, b.partition) })
+	// Each partition's days fill its range of out from the end: n becomes
+	// where the range ends, then where the next day from the end goes.
+	at := 0
+	for j := range counts {
+		at += counts[j].n
+		counts[j].n = at
+	}
+	last = -1
+	out := make([]warehouse.PendingDay, len(days))
+	for i := range days {
+		j := find(days[i].Partition)
+		counts[j].n--
+		out[counts[j].n] = days[i]
+	}
+	p.counts = counts
+	byOffset := func(a, b warehouse.PendingDay) int {
+		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+	}
+	if !slices.IsSortedFunc(out, byOffset) {
+		slices.SortFunc(out, byOffset)
+	}
+	return out
 }
 
 // dayBits holds a day number (days since 1970): enough until the year 2328.
