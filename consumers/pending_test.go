@@ -1,7 +1,6 @@
 package consumers
 
 import (
-	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -53,7 +52,7 @@ func TestPendingDaysGather(t *testing.T) {
 	}
 	days := newPendingDays(key)
 	for name, rows := range map[string][]row{"in offset order": inOrder, "shuffled": shuffled} {
-		for range 2 { // the second time on the maps and room of the first
+		for range 2 { // the second time on the maps and scratch of the first
 			got := days.gather(rows)
 			if len(got) != len(want) {
 				t.Fatalf("%s: %d days, want %d", name, len(got), len(want))
@@ -64,9 +63,7 @@ func TestPendingDaysGather(t *testing.T) {
 					t.Fatalf("%s: day %s at offset %d, want %d (known: %v)", name, k, d.Offset, w, ok)
 				}
 			}
-			if !slices.IsSortedFunc(got, func(a, b warehouse.PendingDay) int {
-				return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
-			}) {
+			if !slices.IsSortedFunc(got, warehouse.ComparePendingDays) {
 				t.Fatalf("%s: days not in the order of partition and offset", name)
 			}
 		}

@@ -334,11 +334,8 @@ func (p *pendingDays[R]) inTableOrder(days []warehouse.PendingDay) []warehouse.P
 		out[counts[j].n] = days[i]
 	}
 	p.counts = counts
-	byOffset := func(a, b warehouse.PendingDay) int {
-		return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
-	}
-	if !slices.IsSortedFunc(out, byOffset) {
-		slices.SortFunc(out, byOffset)
+	if !slices.IsSortedFunc(out, warehouse.ComparePendingDays) {
+		slices.SortFunc(out, warehouse.ComparePendingDays)
 	}
 	return out
 }

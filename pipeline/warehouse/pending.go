@@ -22,6 +22,13 @@ type PendingDay struct {
 	Offset    int64
 }
 
+// ComparePendingDays orders days as subscriber_daily_pending sorts the rows
+// of one topic (kafka_partition, then kafka_offset): a block inserted in
+// that order, ClickHouse writes without sorting it.
+func ComparePendingDays(a, b PendingDay) int {
+	return cmp.Or(cmp.Compare(a.Partition, b.Partition), cmp.Compare(a.Offset, b.Offset))
+}
+
 // InsertPendingDays records subscriber-days of topic whose facts are
 // stored, for the refresh to recompute. It must follow the insert of those
 // facts: the refresh that reads a pending row must find its facts.
