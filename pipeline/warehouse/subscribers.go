@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -123,11 +124,7 @@ func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []strin
 	if err := w.readBills(ctx, touched, fold); err != nil {
 		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
 	}
-	rows := make([]SubscriberRow, 0, len(folds))
-	for m, f := range folds {
-		rows = append(rows, f.row(m, tiers))
-	}
-	if err := w.insertSubscribers(ctx, rows, w.ver.next()); err != nil {
+	if err := w.insertSubscribers(ctx, subscriberRows(folds, tiers), w.ver.next()); err != nil {
 		return fmt.Errorf("refresh subscribers for %d subscribers: %w", len(msisdns), err)
 	}
 	for m := range folds {
@@ -229,6 +226,20 @@ func (r *refreshedSubscribers) notSince(msisdns []string, ticket uint64) []strin
 
 // foldSlab is how many folds RefreshSubscribers allocates at once.
 const foldSlab = 1024
+
+// subscriberRows returns the rows of folds in the table's order (ORDER BY
+// msisdn): ClickHouse writes such a block without sorting it. In the
+// order of the map, the refreshes of a pipeline-only benchmark run cost it
+// 0.10 CPU-s of user time instead of 0.05, for 100,000 rows; sorting the
+// MSISDNs costs this process about 0.02 s.
+func subscriberRows(folds map[string]*subscriberFold, tiers TierRules) []SubscriberRow {
+	keys := slices.Sorted(maps.Keys(folds))
+	rows := make([]SubscriberRow, 0, len(keys))
+	for _, m := range keys {
+		rows = append(rows, folds[m].row(m, tiers))
+	}
+	return rows
+}
 
 // eventKey orders the events of one subscriber: by event time, ties broken
 // by event_id, as the facts' sorting key does, then by offset.

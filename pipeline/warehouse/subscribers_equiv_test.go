@@ -329,3 +329,28 @@ func TestRefreshedSubscribersStaysBounded(t *testing.T) {
 		t.Errorf("to recompute after ticket %d: %q, want only the forgotten %s", n-1, todo, oldest)
 	}
 }
+
+// TestSubscriberRowsInTableOrder checks that a refresh's rows go to
+// ClickHouse in the subscribers table's order, whatever the map's.
+func TestSubscriberRowsInTableOrder(t *testing.T) {
+	folds := map[string]*subscriberFold{}
+	rng := rand.New(rand.NewSource(7))
+	for len(folds) < 5000 {
+		m := fmt.Sprintf("1%010d", rng.Int63n(1e10))
+		f := &subscriberFold{}
+		f.addBill("2026-11", rng.Int63n(50000), true, eventKey{ts: time.Unix(1_790_000_000, 0), eventID: m})
+		folds[m] = f
+	}
+	rows := subscriberRows(folds, TierRules{DiamondFen: 30000, GoldFen: 15000, SilverFen: 8000})
+	if len(rows) != len(folds) {
+		t.Fatalf("%d rows for %d subscribers", len(rows), len(folds))
+	}
+	if !slices.IsSortedFunc(rows, func(a, b SubscriberRow) int { return strings.Compare(a.MSISDN, b.MSISDN) }) {
+		t.Error("rows not in msisdn order")
+	}
+	for _, r := range rows {
+		if want := folds[r.MSISDN].row(r.MSISDN, TierRules{DiamondFen: 30000, GoldFen: 15000, SilverFen: 8000}); !reflect.DeepEqual(r, want) {
+			t.Fatalf("row of %s: %+v, want %+v", r.MSISDN, r, want)
+		}
+	}
+}
