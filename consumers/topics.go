@@ -4,8 +4,8 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"math"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -242,6 +242,13 @@ type pendingDays[R any] struct {
 	other   map[partitionDay]int // what does not pack
 	scratch []warehouse.PendingDay
 	counts  []partitionCount
+	lows    []partitionLow
+}
+
+// partitionLow is the lowest offset of a partition that gather has met.
+type partitionLow struct {
+	partition int32
+	low       int64
 }
 
 type partitionDay struct {
@@ -271,10 +278,26 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 	clear(p.packed)
 	clear(p.other)
 	days := p.scratch[:0]
+	lows := p.lows[:0]
+	last := -1 // index in lows of the partition met last
 	for i := len(rows) - 1; i >= 0; i-- {
 		k, prov, ok := p.key(&rows[i])
 		if !ok {
 			continue
+		}
+		// below: the row's offset is below every row of its partition met
+		// so far, as in offset order, so below the offset of any day of
+		// the partition already gathered, which then need not be read.
+		if last < 0 || lows[last].partition != prov.Partition {
+			last = slices.IndexFunc(lows, func(l partitionLow) bool { return l.partition == prov.Partition })
+			if last < 0 {
+				lows = append(lows, partitionLow{prov.Partition, math.MaxInt64})
+				last = len(lows) - 1
+			}
+		}
+		below := prov.Offset < lows[last].low
+		if below {
+			lows[last].low = prov.Offset
 		}
 		at, seen := 0, false
 		if day, ok := packDayKey(k); ok && prov.Partition >= 0 && prov.Partition < 1<<partitionBits {
@@ -290,11 +313,11 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 		}
 		if !seen {
 			days = append(days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
-		} else if prov.Offset > days[at].Offset {
+		} else if !below && prov.Offset > days[at].Offset {
 			days[at].Offset = prov.Offset
 		}
 	}
-	p.scratch = days
+	p.scratch, p.lows = days, lows
 	return p.inTableOrder(days)
 }
 
@@ -349,9 +372,13 @@ func packDayKey(k warehouse.DayKey) (uint64, bool) {
 	if len(k.MSISDN) != 11 || k.MSISDN[0] == '0' || secs%86400 != 0 || day < 0 || day >= 1<<dayBits {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(k.MSISDN, 10, 64)
-	if err != nil {
-		return 0, false
+	var n uint64
+	for i := range len(k.MSISDN) { // strconv.ParseUint took 70 ns of a row's 300 in the bench's profile
+		c := k.MSISDN[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + uint64(c)
 	}
 	return n<<dayBits | uint64(day), true
 }
