@@ -234,6 +234,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		res.Machine.ClickHouse = v
 	}
 	fmt.Fprintf(out, "machine: %s\n", res.Machine)
+	if w := res.Machine.Busy(); w != "" {
+		fmt.Fprintln(out, w)
+	}
 	if res.Revision != "" {
 		fmt.Fprintf(out, "revision: %s\n", res.Revision)
 	}

@@ -59,3 +59,21 @@ func TestMedians(t *testing.T) {
 		t.Errorf("the ratio's note does not list the rounds:\n%s", out.String())
 	}
 }
+
+// TestMachineBusy: a run warns when the load at its start is half the cores
+// or more, and not otherwise or when the load is unknown.
+func TestMachineBusy(t *testing.T) {
+	for _, tc := range []struct {
+		load  string
+		cores int
+		warn  bool
+	}{{"4.72", 2, true}, {"1.00", 2, true}, {"0.88", 2, false}, {"1.5", 4, false}, {"", 2, false}, {"?", 2, false}} {
+		w := Machine{Load: tc.load, Cores: tc.cores}.Busy()
+		if (w != "") != tc.warn {
+			t.Errorf("load %q on %d cores: warning %q, want one: %v", tc.load, tc.cores, w, tc.warn)
+		}
+		if w != "" && !strings.Contains(w, tc.load) {
+			t.Errorf("load %q: the warning does not say it: %q", tc.load, w)
+		}
+	}
+}
