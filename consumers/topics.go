@@ -241,24 +241,20 @@ type pendingDays[R any] struct {
 	packed  map[uint64]int       // index in the days gathered
 	other   map[partitionDay]int // what does not pack
 	scratch []warehouse.PendingDay
-	counts  []partitionCount
-	lows    []partitionLow
+	parts   []partitionStat // per partition of the batch
+	last    int             // index in parts of the partition found last
 }
 
-// partitionLow is the lowest offset of a partition that gather has met.
-type partitionLow struct {
+// partitionStat is what gather keeps of one partition of a batch.
+type partitionStat struct {
 	partition int32
-	low       int64
+	low       int64 // the lowest offset met so far
+	days      int   // how many days gathered; then, in inTableOrder, where its range of days ends
 }
 
 type partitionDay struct {
 	partition int32
 	day       warehouse.DayKey
-}
-
-type partitionCount struct {
-	partition int32
-	n         int
 }
 
 // partitionBits is what a packed key leaves for the partition: packDayKey
@@ -278,8 +274,7 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 	clear(p.packed)
 	clear(p.other)
 	days := p.scratch[:0]
-	lows := p.lows[:0]
-	last := -1 // index in lows of the partition met last
+	p.parts = p.parts[:0]
 	for i := len(rows) - 1; i >= 0; i-- {
 		k, prov, ok := p.key(&rows[i])
 		if !ok {
@@ -288,16 +283,10 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 		// below: the row's offset is below every row of its partition met
 		// so far, as in offset order, so below the offset of any day of
 		// the partition already gathered, which then need not be read.
-		if last < 0 || lows[last].partition != prov.Partition {
-			last = slices.IndexFunc(lows, func(l partitionLow) bool { return l.partition == prov.Partition })
-			if last < 0 {
-				lows = append(lows, partitionLow{prov.Partition, math.MaxInt64})
-				last = len(lows) - 1
-			}
-		}
-		below := prov.Offset < lows[last].low
+		part := &p.parts[p.find(prov.Partition)]
+		below := prov.Offset < part.low
 		if below {
-			lows[last].low = prov.Offset
+			part.low = prov.Offset
 		}
 		at, seen := 0, false
 		if day, ok := packDayKey(k); ok && prov.Partition >= 0 && prov.Partition < 1<<partitionBits {
@@ -313,12 +302,28 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 		}
 		if !seen {
 			days = append(days, warehouse.PendingDay{DayKey: k, Partition: prov.Partition, Offset: prov.Offset})
+			part.days++
 		} else if !below && prov.Offset > days[at].Offset {
 			days[at].Offset = prov.Offset
 		}
 	}
-	p.scratch, p.lows = days, lows
+	p.scratch = days
 	return p.inTableOrder(days)
+}
+
+// find returns the index in p.parts of part's entry, adding it when
+// missing. A batch holds runs of one partition's rows: the partition found
+// last is tried first.
+func (p *pendingDays[R]) find(part int32) int {
+	if p.last < len(p.parts) && p.parts[p.last].partition == part {
+		return p.last
+	}
+	p.last = slices.IndexFunc(p.parts, func(s partitionStat) bool { return s.partition == part })
+	if p.last < 0 {
+		p.parts = append(p.parts, partitionStat{partition: part, low: math.MaxInt64})
+		p.last = len(p.parts) - 1
+	}
+	return p.last
 }
 
 // inTableOrder returns a new slice of days ordered by partition, then
@@ -326,37 +331,21 @@ func (p *pendingDays[R]) gather(rows []R) []warehouse.PendingDay {
 // already in descending offset order but for rows out of offset order,
 // which only cost a sort.
 func (p *pendingDays[R]) inTableOrder(days []warehouse.PendingDay) []warehouse.PendingDay {
-	counts := p.counts[:0]
-	last := -1 // index in counts of the partition met last: a batch holds runs of one partition's rows
-	find := func(part int32) int {
-		if last < 0 || counts[last].partition != part {
-			last = slices.IndexFunc(counts, func(c partitionCount) bool { return c.partition == part })
-		}
-		return last
-	}
-	for i := range days {
-		if find(days[i].Partition) < 0 {
-			counts = append(counts, partitionCount{partition: days[i].Partition})
-			last = len(counts) - 1
-		}
-		counts[last].n++
-	}
-	slices.SortFunc(counts, func(a, b partitionCount) int { return cmp.Compare(a.partition, b.partition) })
-	// Each partition's days fill its range of out from the end: n becomes
-	// where the range ends, then where the next day from the end goes.
+	slices.SortFunc(p.parts, func(a, b partitionStat) int { return cmp.Compare(a.partition, b.partition) })
+	// Each partition's days fill its range of out from the end: days
+	// becomes where the range ends, then where the next day from the end
+	// goes.
 	at := 0
-	for j := range counts {
-		at += counts[j].n
-		counts[j].n = at
+	for j := range p.parts {
+		at += p.parts[j].days
+		p.parts[j].days = at
 	}
-	last = -1
 	out := make([]warehouse.PendingDay, len(days))
 	for i := range days {
-		j := find(days[i].Partition)
-		counts[j].n--
-		out[counts[j].n] = days[i]
+		part := &p.parts[p.find(days[i].Partition)]
+		part.days--
+		out[part.days] = days[i]
 	}
-	p.counts = counts
 	if !slices.IsSortedFunc(out, warehouse.ComparePendingDays) {
 		slices.SortFunc(out, warehouse.ComparePendingDays)
 	}

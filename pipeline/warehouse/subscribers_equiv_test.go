@@ -341,7 +341,8 @@ func TestSubscriberRowsInTableOrder(t *testing.T) {
 		f.addBill("2026-11", rng.Int63n(50000), true, eventKey{ts: time.Unix(1_790_000_000, 0), eventID: m})
 		folds[m] = f
 	}
-	rows := subscriberRows(folds, TierRules{DiamondFen: 30000, GoldFen: 15000, SilverFen: 8000})
+	tiers := TierRules{DiamondFen: 30000, GoldFen: 15000, SilverFen: 8000}
+	rows := subscriberRows(folds, tiers)
 	if len(rows) != len(folds) {
 		t.Fatalf("%d rows for %d subscribers", len(rows), len(folds))
 	}
@@ -349,7 +350,7 @@ func TestSubscriberRowsInTableOrder(t *testing.T) {
 		t.Error("rows not in msisdn order")
 	}
 	for _, r := range rows {
-		if want := folds[r.MSISDN].row(r.MSISDN, TierRules{DiamondFen: 30000, GoldFen: 15000, SilverFen: 8000}); !reflect.DeepEqual(r, want) {
+		if want := folds[r.MSISDN].row(r.MSISDN, tiers); !reflect.DeepEqual(r, want) {
 			t.Fatalf("row of %s: %+v, want %+v", r.MSISDN, r, want)
 		}
 	}
