@@ -25,7 +25,9 @@ type FactStore interface {
 	InsertBilling(ctx context.Context, rows []warehouse.BillingRow) error
 	InsertCRM(ctx context.Context, rows []warehouse.CRMRow) error
 	InsertPendingDays(ctx context.Context, topic string, days []warehouse.PendingDay) error
-	// SubscribersInserted and RefreshSubscribersAfter: see warehouse.
+	// SubscribersInserting, SubscribersInserted and RefreshSubscribersAfter:
+	// see warehouse.
+	SubscribersInserting() (done func())
 	SubscribersInserted(msisdns []string) uint64
 	RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers warehouse.TierRules) error
 	// RecordWatermarks records, at a commit, each committed partition's
@@ -175,9 +177,6 @@ func NewCRM(topic string, d Deps) *Consumer[warehouse.CRMRow, warehouse.WarningR
 func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R) error, changes func(*R) bool,
 	msisdn func(*R) string) storeFunc[R] {
 	return func(ctx context.Context, rows []R) (func(context.Context) error, error) {
-		if err := insert(ctx, rows); err != nil {
-			return nil, err
-		}
 		touched := make(map[string]struct{})
 		for i := range rows {
 			if changes(&rows[i]) {
@@ -185,7 +184,14 @@ func storeThenRefreshSubscribers[R any](d Deps, insert func(context.Context, []R
 			}
 		}
 		if len(touched) == 0 {
-			return nil, nil
+			return nil, insert(ctx, rows)
+		}
+		// A refresh that begins while the insert runs waits for it and
+		// recomputes its subscribers too.
+		done := d.Store.SubscribersInserting()
+		defer done()
+		if err := insert(ctx, rows); err != nil {
+			return nil, err
 		}
 		msisdns := mapKeys(touched)
 		ticket := d.Store.SubscribersInserted(msisdns) // after the insert: a refresh begun later reads its rows

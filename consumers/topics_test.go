@@ -107,3 +107,66 @@ func TestPendingDays(t *testing.T) {
 		t.Errorf("a failed store: error %v, %d pending inserts; want the error and no insert", err, len(store.days))
 	}
 }
+
+// orderStore records the calls storeThenRefreshSubscribers makes, in order.
+type orderStore struct {
+	FactStore
+	calls []string
+}
+
+func (s *orderStore) SubscribersInserting() func() {
+	s.calls = append(s.calls, "inserting")
+	return func() { s.calls = append(s.calls, "done") }
+}
+
+func (s *orderStore) SubscribersInserted(msisdns []string) uint64 {
+	s.calls = append(s.calls, "inserted "+strings.Join(slices.Sorted(slices.Values(msisdns)), ","))
+	return 1
+}
+
+// TestStoreThenRefreshSubscribersMarksTheInsert: a batch with rows that
+// change subscribers records its insert as running before it begins and as
+// ended only after its subscribers are recorded (so that a refresh waiting
+// for it finds them); a failed insert ends too; a batch without such rows
+// records nothing.
+func TestStoreThenRefreshSubscribersMarksTheInsert(t *testing.T) {
+	type row struct {
+		msisdn string
+		change bool
+	}
+	for _, tc := range []struct {
+		name   string
+		rows   []row
+		fail   bool
+		want   []string
+		finish bool
+	}{
+		{"changes", []row{{"13800000002", true}, {"13800000001", true}, {"13800000003", false}}, false,
+			[]string{"inserting", "insert", "inserted 13800000001,13800000002", "done"}, true},
+		{"no changes", []row{{"13800000001", false}}, false, []string{"insert"}, false},
+		{"failed insert", []row{{"13800000001", true}}, true, []string{"inserting", "insert", "done"}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &orderStore{}
+			insert := func(context.Context, []row) error {
+				s.calls = append(s.calls, "insert")
+				if tc.fail {
+					return errors.New("refused")
+				}
+				return nil
+			}
+			store := storeThenRefreshSubscribers(Deps{Store: s}, insert,
+				func(r *row) bool { return r.change }, func(r *row) string { return r.msisdn })
+			finish, err := store(context.Background(), tc.rows)
+			if (err != nil) != tc.fail {
+				t.Fatalf("err = %v, want an error: %v", err, tc.fail)
+			}
+			if !slices.Equal(s.calls, tc.want) {
+				t.Errorf("calls %q, want %q", s.calls, tc.want)
+			}
+			if (finish != nil) != tc.finish {
+				t.Errorf("a refresh to finish with: %v, want %v", finish != nil, tc.finish)
+			}
+		})
+	}
+}

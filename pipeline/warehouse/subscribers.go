@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -75,6 +76,57 @@ func (w *Warehouse) SubscribersInserted(msisdns []string) uint64 {
 	return ticket
 }
 
+// SubscribersInserting records that an insert of events that change
+// subscribers rows (CRM events, BILLs) has begun; the caller calls done when
+// it has ended, after SubscribersInserted if it succeeded. A refresh that
+// begins meanwhile waits for it, at most insertWait, and then recomputes its
+// subscribers too: when a catch-up brings every subscriber's profile and
+// bills within a second, the CRM consumer's refresh would otherwise begin
+// while the billing consumer's insert is still running, and the billing
+// consumer's refresh would recompute the same subscribers again right
+// after.
+func (w *Warehouse) SubscribersInserting() (done func()) {
+	w.awaitingMu.Lock()
+	defer w.awaitingMu.Unlock()
+	if w.inserting == 0 {
+		w.inserted = make(chan struct{})
+	}
+	w.inserting++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			w.awaitingMu.Lock()
+			defer w.awaitingMu.Unlock()
+			if w.inserting--; w.inserting == 0 {
+				close(w.inserted)
+			}
+		})
+	}
+}
+
+// insertWait bounds how long a refresh waits for the inserts running when it
+// begins (SubscribersInserting). It is what a port-out warning can be held
+// back by, at most, when a batch of bills or profiles is being inserted.
+const insertWait = 500 * time.Millisecond
+
+// awaitInserts waits until the inserts SubscribersInserting recorded have
+// ended, at most insertWait.
+func (w *Warehouse) awaitInserts(ctx context.Context) {
+	w.awaitingMu.Lock()
+	running, inserted := w.inserting, w.inserted
+	w.awaitingMu.Unlock()
+	if running == 0 {
+		return
+	}
+	timer := time.NewTimer(insertWait)
+	defer timer.Stop()
+	select {
+	case <-inserted:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+}
+
 // RefreshSubscribersAfter is RefreshSubscribers for subscribers whose
 // events were inserted before ticket (SubscribersInserted). It leaves out
 // those a refresh of this process that began after the ticket has already
@@ -84,10 +136,12 @@ func (w *Warehouse) SubscribersInserted(msisdns []string) uint64 {
 // brings a subscriber's profile and bills within seconds, the CRM and the
 // billing consumers each ask for the subscriber: the refresh that runs
 // first recomputes it with both inserts, if both were in by then, and the
-// second leaves it out.
+// second leaves it out. Inserts still running when it begins, it waits for
+// first (SubscribersInserting).
 func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers TierRules) error {
 	w.refreshing.Lock()
 	defer w.refreshing.Unlock()
+	w.awaitInserts(ctx)
 	others := w.takeAwaiting(ticket)
 	began := w.ver.next() // after the inserts of others and of msisdns
 	msisdns = w.refreshed.notSince(msisdns, ticket)

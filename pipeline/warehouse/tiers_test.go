@@ -675,3 +675,79 @@ func TestRefreshSubscribersAfter(t *testing.T) {
 	}
 	leftOut(d, dBills, "recomputed by b's refresh")
 }
+
+// TestRefreshWaitsForRunningInserts: a refresh that begins while an insert
+// of events that change subscribers runs (SubscribersInserting) waits for
+// it and recomputes its subscribers too, so that their own refresh has
+// nothing left to do; an insert that does not end holds a refresh back for
+// a bounded time only.
+func TestRefreshWaitsForRunningInserts(t *testing.T) {
+	w := open(t)
+	ctx := context.Background()
+	const a, b = "13910009201", "13910009202"
+	var crm, bills facts
+	crm.profile(a, at("10-01"), map[string]string{"region": "r1"})
+	if err := w.InsertCRM(ctx, crm.crm); err != nil {
+		t.Fatal(err)
+	}
+	profiles := w.SubscribersInserted([]string{a})
+
+	// The billing consumer's insert of b's bills is running when the CRM
+	// consumer's refresh of a begins, and ends 200 ms later.
+	done := w.SubscribersInserting()
+	bills.bills(b, map[string]int64{"2026-08": 60000, "2026-09": 60000, "2026-10": 60000})
+	billsTicket := make(chan uint64, 1)
+	go func() {
+		defer done()
+		time.Sleep(200 * time.Millisecond)
+		if err := w.InsertBilling(ctx, bills.billing); err != nil {
+			t.Error(err)
+		}
+		billsTicket <- w.SubscribersInserted([]string{b})
+	}()
+	if err := w.RefreshSubscribersAfter(ctx, []string{a}, profiles, rules); err != nil {
+		t.Fatal(err)
+	}
+	if got := readSubscriber(t, w, b); got.rows != 1 || got.billAvg != 60000 {
+		t.Fatalf("b, whose insert ran when a's refresh began: %+v, want one row with the bill average 60000", got)
+	}
+	version := func(m string) (v uint64) {
+		t.Helper()
+		if err := w.Conn().QueryRow(ctx, fmt.Sprintf(`SELECT max(version) FROM %s.subscribers WHERE msisdn = ?`,
+			w.Database()), m).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	was := version(b)
+	if err := w.RefreshSubscribersAfter(ctx, []string{b}, <-billsTicket, rules); err != nil {
+		t.Fatal(err)
+	}
+	if v := version(b); v != was {
+		t.Errorf("b's own refresh wrote version %d over %d; a's refresh had recomputed it", v, was)
+	}
+
+	// An insert that never ends: the refresh goes on without it.
+	stuck := w.SubscribersInserting()
+	defer stuck()
+	crm.crm = nil
+	crm.profile(a, at("10-02"), map[string]string{"region": "r2"})
+	if err := w.InsertCRM(ctx, crm.crm); err != nil {
+		t.Fatal(err)
+	}
+	refreshed := make(chan error, 1)
+	go func() {
+		refreshed <- w.RefreshSubscribersAfter(ctx, []string{a}, w.SubscribersInserted([]string{a}), rules)
+	}()
+	select {
+	case err := <-refreshed:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a refresh waited 10 s for an insert that does not end")
+	}
+	if got := readSubscriber(t, w, a); got.region != "r2" {
+		t.Errorf("a after the refresh beside a stuck insert: region %q, want r2", got.region)
+	}
+}

@@ -38,9 +38,13 @@ type Warehouse struct {
 	refreshing sync.Mutex
 	refreshed  refreshedSubscribers
 	// awaiting are the subscribers of inserts whose refresh is still to
-	// come (SubscribersInserted), by ticket.
+	// come (SubscribersInserted), by ticket; inserting counts the inserts
+	// of such events still running (SubscribersInserting), and inserted is
+	// closed when the last of them ends.
 	awaitingMu sync.Mutex
 	awaiting   map[uint64][]string
+	inserting  int
+	inserted   chan struct{}
 	// cluster, when set, is the cluster Migrate creates the schema on; auth
 	// reaches its other servers.
 	cluster string
