@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 )
 
 // Machine describes where a run ran. Load is the 1-minute load average at
-// the start: the cores are shared, and a busy machine shows in the figures.
+// the start, BusyCores how many cores' worth of CPU the machine used over
+// the second before it (from /proc/stat): the cores are shared, and a busy
+// machine shows in the figures.
 type Machine struct {
 	Host       string `json:"host"`
 	CPU        string `json:"cpu"`
@@ -30,25 +33,97 @@ type Machine struct {
 	Go         string `json:"go"`
 	ClickHouse string `json:"clickhouse,omitempty"`
 	Load       string `json:"load_at_start"`
+	BusyCores  string `json:"busy_cores_at_start,omitempty"`
 }
 
 func (m Machine) String() string {
-	return fmt.Sprintf("%s, %d cores (%s), %s GiB, %s, %s, ClickHouse %s, load %s",
-		m.Host, m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Go, m.ClickHouse, m.Load)
+	busy := ""
+	if m.BusyCores != "" {
+		busy = ", " + m.BusyCores + " cores busy"
+	}
+	return fmt.Sprintf("%s, %d cores (%s), %s GiB, %s, %s, ClickHouse %s, load %s%s",
+		m.Host, m.Cores, m.CPU, m.MemoryGiB, m.OS, m.Go, m.ClickHouse, m.Load, busy)
 }
 
-// Busy returns a warning when the load at the start is at least half the
-// cores, or "": the pipeline's rounds use both cores and the engine's one,
-// so other work skews the ratio (a run started right after `make test`,
-// with its ClickHouse cluster and ZooKeeper still up and a load of 4.7,
-// gave 2.62x where the quiet runs of the hour gave 2.69-3.29x).
+// Busy returns a warning when the machine was busy at the start, or "":
+// when the CPU it used over the second before (BusyCores) or, where that is
+// unknown, its load average was at least half the cores. The pipeline's
+// rounds use both cores and the engine's one, so other work skews the ratio
+// (a run started right after `make test`, with its ClickHouse cluster and
+// ZooKeeper still up and a load of 4.7, gave 2.62x where the quiet runs of
+// the hour gave 2.69-3.29x). The CPU used comes first because the load
+// average lags: a run started right after another has its predecessor's.
 func (m Machine) Busy() string {
-	var load float64
-	if _, err := fmt.Sscanf(m.Load, "%g", &load); err != nil || m.Cores == 0 || load < float64(m.Cores)/2 {
+	const hint = "other work on this machine skews the figures; " +
+		"wait for it to end (the test cluster of `make test` stops with `make cluster-stop`)"
+	if m.Cores == 0 {
 		return ""
 	}
-	return fmt.Sprintf("warning: load average %s at the start on %d cores: other work on this machine skews the figures; "+
-		"wait for it to end (the test cluster of `make test` stops with `make cluster-stop`)", m.Load, m.Cores)
+	var v float64
+	if _, err := fmt.Sscanf(m.BusyCores, "%g", &v); err == nil {
+		if v < float64(m.Cores)/2 {
+			return ""
+		}
+		return fmt.Sprintf("warning: %s of the %d cores were busy at the start: %s", m.BusyCores, m.Cores, hint)
+	}
+	if _, err := fmt.Sscanf(m.Load, "%g", &v); err != nil || v < float64(m.Cores)/2 {
+		return ""
+	}
+	return fmt.Sprintf("warning: load average %s at the start on %d cores: %s", m.Load, m.Cores, hint)
+}
+
+// busySample is how long Describe watches the machine's CPU.
+const busySample = time.Second
+
+// busyCores returns how many cores' worth of CPU the machine used over d,
+// from /proc/stat, or "" where that cannot be read.
+func busyCores(d time.Duration, cores int) string {
+	before, ok := readCPUTimes()
+	if !ok {
+		return ""
+	}
+	time.Sleep(d)
+	after, ok := readCPUTimes()
+	if !ok || after.total <= before.total {
+		return ""
+	}
+	busy := float64(after.busy-before.busy) / float64(after.total-before.total) * float64(cores)
+	return fmt.Sprintf("%.2f", busy)
+}
+
+// cpuTimes are the machine's CPU times, in clock ticks: all of them, and
+// those not idle or waiting for I/O.
+type cpuTimes struct{ busy, total uint64 }
+
+func readCPUTimes() (cpuTimes, bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuTimes{}, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	return parseCPUTimes(line)
+}
+
+// parseCPUTimes reads the "cpu" line of /proc/stat: user, nice, system,
+// idle, iowait, irq, softirq and steal ticks (guest time is already in
+// user and nice).
+func parseCPUTimes(line string) (cpuTimes, bool) {
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return cpuTimes{}, false
+	}
+	var t cpuTimes
+	for i, v := range f[1:9] {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			return cpuTimes{}, false
+		}
+		t.total += n
+		if i != 3 && i != 4 { // idle, iowait
+			t.busy += n
+		}
+	}
+	return t, true
 }
 
 // Describe reads the machine's description from the system.
@@ -66,6 +141,7 @@ func Describe() Machine {
 			m.Load = f[0]
 		}
 	}
+	m.BusyCores = busyCores(busySample, m.Cores)
 	return m
 }
 

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"fmt"
 	"math"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -57,6 +59,45 @@ func TestMedians(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "median of 3 rounds: 2.500, 4.000, 4.000") {
 		t.Errorf("the ratio's note does not list the rounds:\n%s", out.String())
+	}
+}
+
+// TestMachineBusyCores: the CPU the machine used at the start decides the
+// warning where it is known, whatever the load average (which lags: a run
+// right after another has its predecessor's).
+func TestMachineBusyCores(t *testing.T) {
+	for _, tc := range []struct {
+		busy, load string
+		warn       bool
+	}{{"1.20", "0.10", true}, {"1.00", "0.10", true}, {"0.30", "4.72", false}, {"0.99", "", false}} {
+		w := Machine{BusyCores: tc.busy, Load: tc.load, Cores: 2}.Busy()
+		if (w != "") != tc.warn {
+			t.Errorf("%s cores busy, load %q: warning %q, want one: %v", tc.busy, tc.load, w, tc.warn)
+		}
+		if w != "" && !strings.Contains(w, tc.busy+" of the 2 cores") {
+			t.Errorf("%s cores busy: the warning does not say it: %q", tc.busy, w)
+		}
+	}
+}
+
+// TestParseCPUTimes: the busy ticks of /proc/stat's cpu line leave out idle
+// and iowait; a line that is not the cpu line, or is short, is refused.
+func TestParseCPUTimes(t *testing.T) {
+	got, ok := parseCPUTimes("cpu  100 5 50 1000 20 1 2 3 0 0")
+	if want := (cpuTimes{busy: 161, total: 1181}); !ok || got != want {
+		t.Errorf("parseCPUTimes = %+v, %v; want %+v", got, ok, want)
+	}
+	for _, line := range []string{"cpu0 100 5 50 1000 20 1 2 3 0 0", "cpu  100 5 50", "intr 1 2 3 4 5 6 7 8 9", ""} {
+		if _, ok := parseCPUTimes(line); ok {
+			t.Errorf("parseCPUTimes(%q) accepted it", line)
+		}
+	}
+	// On this machine the sample reads /proc/stat and gives a share of the cores.
+	var v float64
+	if s := busyCores(100*time.Millisecond, runtime.NumCPU()); s == "" {
+		t.Error("busyCores could not read /proc/stat")
+	} else if _, err := fmt.Sscanf(s, "%g", &v); err != nil || v < 0 || v > float64(runtime.NumCPU())+0.01 {
+		t.Errorf("busyCores = %q, want 0 to %d", s, runtime.NumCPU())
 	}
 }
 
