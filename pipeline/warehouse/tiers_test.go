@@ -569,6 +569,16 @@ func refreshSideBySide(t *testing.T, refresh func(w *warehouse.Warehouse, ctx co
 	}
 }
 
+// subscriberVersion is the highest version of msisdn's subscribers rows.
+func subscriberVersion(t *testing.T, w *warehouse.Warehouse, msisdn string) (v uint64) {
+	t.Helper()
+	if err := w.Conn().QueryRow(context.Background(), fmt.Sprintf(`SELECT max(version) FROM %s.subscribers WHERE msisdn = ?`,
+		w.Database()), msisdn).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // TestRefreshSubscribersAfter: a refresh for the events inserted before a
 // ticket leaves out the subscribers a refresh begun after the ticket has
 // recomputed (it writes no new version of them), recomputes the others,
@@ -579,15 +589,7 @@ func TestRefreshSubscribersAfter(t *testing.T) {
 	w := open(t)
 	ctx := context.Background()
 	const a, b = "13910009101", "13910009102"
-	version := func(m string) uint64 {
-		t.Helper()
-		var v uint64
-		if err := w.Conn().QueryRow(ctx, fmt.Sprintf(`SELECT max(version) FROM %s.subscribers WHERE msisdn = ?`,
-			w.Database()), m).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	version := func(m string) uint64 { return subscriberVersion(t, w, m) }
 	insert := func(f *facts) uint64 {
 		t.Helper()
 		if err := w.InsertCRM(ctx, f.crm); err != nil {
@@ -711,14 +713,7 @@ func TestRefreshWaitsForRunningInserts(t *testing.T) {
 	if got := readSubscriber(t, w, b); got.rows != 1 || got.billAvg != 60000 {
 		t.Fatalf("b, whose insert ran when a's refresh began: %+v, want one row with the bill average 60000", got)
 	}
-	version := func(m string) (v uint64) {
-		t.Helper()
-		if err := w.Conn().QueryRow(ctx, fmt.Sprintf(`SELECT max(version) FROM %s.subscribers WHERE msisdn = ?`,
-			w.Database()), m).Scan(&v); err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
+	version := func(m string) uint64 { return subscriberVersion(t, w, m) }
 	was := version(b)
 	if err := w.RefreshSubscribersAfter(ctx, []string{b}, <-billsTicket, rules); err != nil {
 		t.Fatal(err)
