@@ -105,8 +105,9 @@ func (w *Warehouse) SubscribersInserting() (done func()) {
 }
 
 // insertWait bounds how long a refresh waits for the inserts running when it
-// begins (SubscribersInserting). It is what a port-out warning can be held
-// back by, at most, when a batch of bills or profiles is being inserted.
+// begins (SubscribersInserting): while a batch of bills or profiles is being
+// inserted, a port-out warning can be held back by up to that for each
+// refresh ahead of its own.
 const insertWait = 500 * time.Millisecond
 
 // awaitInserts waits until the inserts SubscribersInserting recorded have
