@@ -137,8 +137,8 @@ func (w *Warehouse) awaitInserts(ctx context.Context) {
 // brings a subscriber's profile and bills within seconds, the CRM and the
 // billing consumers each ask for the subscriber: the refresh that runs
 // first recomputes it with both inserts, if both were in by then, and the
-// second leaves it out. Inserts still running when it begins, it waits for
-// first (SubscribersInserting).
+// second leaves it out. It first waits for the inserts still running when
+// it begins (SubscribersInserting).
 func (w *Warehouse) RefreshSubscribersAfter(ctx context.Context, msisdns []string, ticket uint64, tiers TierRules) error {
 	w.refreshing.Lock()
 	defer w.refreshing.Unlock()
