@@ -54,22 +54,19 @@ func (m Machine) String() string {
 // the hour gave 2.69-3.29x). The CPU used comes first because the load
 // average lags: a run started right after another has its predecessor's.
 func (m Machine) Busy() string {
-	const hint = "other work on this machine skews the figures; " +
-		"wait for it to end (the test cluster of `make test` stops with `make cluster-stop`)"
-	if m.Cores == 0 {
-		return ""
-	}
+	figure, say := m.BusyCores, "%s of the %d cores were busy at the start"
 	var v float64
-	if _, err := fmt.Sscanf(m.BusyCores, "%g", &v); err == nil {
-		if v < float64(m.Cores)/2 {
+	if _, err := fmt.Sscanf(figure, "%g", &v); err != nil {
+		figure, say = m.Load, "load average %s at the start on %d cores"
+		if _, err := fmt.Sscanf(figure, "%g", &v); err != nil {
 			return ""
 		}
-		return fmt.Sprintf("warning: %s of the %d cores were busy at the start: %s", m.BusyCores, m.Cores, hint)
 	}
-	if _, err := fmt.Sscanf(m.Load, "%g", &v); err != nil || v < float64(m.Cores)/2 {
+	if m.Cores == 0 || v < float64(m.Cores)/2 {
 		return ""
 	}
-	return fmt.Sprintf("warning: load average %s at the start on %d cores: %s", m.Load, m.Cores, hint)
+	return fmt.Sprintf("warning: "+say+": other work on this machine skews the figures; "+
+		"wait for it to end (the test cluster of `make test` stops with `make cluster-stop`)", figure, m.Cores)
 }
 
 // busySample is how long Describe watches the machine's CPU.
