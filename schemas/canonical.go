@@ -211,9 +211,25 @@ func scanInteger(data []byte, i int) (n int64, end int, ok bool) {
 	if j == digits || (data[digits] == '0' && j > digits+1) {
 		return 0, 0, false
 	}
+	if j-digits <= maxSafeDigits {
+		// Cannot overflow: strconv.ParseInt would take it and give the same.
+		for _, c := range data[digits:j] {
+			n = n*10 + int64(c-'0')
+		}
+		if digits > i {
+			n = -n
+		}
+		return n, j, true
+	}
 	n, err := strconv.ParseInt(string(data[i:j]), 10, 64)
 	return n, j, err == nil
 }
+
+// maxSafeDigits is the most decimal digits that always fit in an int64
+// (10^18 - 1 < 2^63 - 1). scanInteger adds up such integers itself: the
+// call to strconv.ParseInt, with its checks for bases, signs, underscores
+// and overflow, was a quarter of binding a CDR's duration.
+const maxSafeDigits = 18
 
 // hasLiteral reports whether the literal lit (null, true or false) starts at
 // data[i].
@@ -261,16 +277,19 @@ func scanValue(data []byte, i int, dst any) (int, stringSpan, bool) {
 
 // scanName reads the member name that starts at data[i] and returns the
 // index of the member it names (-1 if none does), the name and the index
-// after it. Producers write the members in their order, so it first
-// compares what follows with the name of members[next], like every member's
-// name printable ASCII without quotes or escapes, which saves scanning it
-// and looking it up.
+// after it. Producers write the members in their order, leaving some out,
+// so it first compares what follows with the names of members[next:] in
+// turn, like every member's name printable ASCII without quotes or escapes,
+// which saves scanning it and looking it up.
 func scanName(data []byte, i int, members []member, next int) (k int, name []byte, end int, ok bool) {
-	if next < len(members) {
-		want := members[next].name
-		if end := i + 1 + len(want); end < len(data) && data[end] == '"' && data[i] == '"' &&
-			string(data[i+1:end]) == want {
-			return next, data[i+1 : end], end + 1, true
+	if i < len(data) && data[i] == '"' {
+		// Members a producer leaves out (omitempty) are skipped: the name
+		// is then one of the members after members[next].
+		for k := next; k < len(members); k++ {
+			want := members[k].name
+			if end := i + 1 + len(want); end < len(data) && data[end] == '"' && string(data[i+1:end]) == want {
+				return k, data[i+1 : end], end + 1, true
+			}
 		}
 	}
 	if end, ok = scanString(data, i); !ok {

@@ -189,6 +189,14 @@ var billingCanonical = []string{
 	canonicalBilling,
 	edit(canonicalBilling, `10000`, `9223372036854775807`),
 	edit(canonicalBilling, `15230`, `-9223372036854775808`),
+	// Either side of the most digits scanInteger adds up itself.
+	edit(canonicalBilling, `10000`, `999999999999999999`),
+	edit(canonicalBilling, `15230`, `-999999999999999999`),
+	edit(canonicalBilling, `10000`, `1000000000000000000`),
+	edit(canonicalBilling, `15230`, `-1000000000000000000`),
+	// Members left out, so that the next name is a later member's.
+	`{"event_id":"b","msisdn":"13912340003","type":"BALANCE","ts":"2026-11-21T06:00:00Z","balance_fen":7}`,
+	`{"event_id":"b","msisdn":"13912340003","ts":"2026-11-21T06:00:00Z","balance_fen":7,"type":"BALANCE"}`,
 	edit(canonicalBilling, `"app"`, `null`),
 	`{"event_id":"b","msisdn":"13912340003","type":"BALANCE","ts":"2026-11-21T06:00:00-05:30","balance_fen":0,"bill_month":null}`,
 }
