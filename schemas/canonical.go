@@ -295,8 +295,10 @@ func scanName(data []byte, i int, members []member, next int) (k int, name []byt
 	if end, ok = scanString(data, i); !ok {
 		return -1, nil, 0, false
 	}
+	// A complete string names none of members[next:] (the loop above
+	// compared them all), so only the members before next are left.
 	name = data[i+1 : end-1]
-	return memberIndex(members, name), name, end, true
+	return memberIndex(members[:next], name), name, end, true
 }
 
 // memberIndex returns the index of the member called name, -1 if none is.
