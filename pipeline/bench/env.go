@@ -55,10 +55,10 @@ func (m Machine) String() string {
 // average lags: a run started right after another has its predecessor's.
 func (m Machine) Busy() string {
 	figure, say := m.BusyCores, "%s of the %d cores were busy at the start"
-	var v float64
-	if _, err := fmt.Sscanf(figure, "%g", &v); err != nil {
+	v, err := strconv.ParseFloat(figure, 64)
+	if err != nil {
 		figure, say = m.Load, "load average %s at the start on %d cores"
-		if _, err := fmt.Sscanf(figure, "%g", &v); err != nil {
+		if v, err = strconv.ParseFloat(figure, 64); err != nil {
 			return ""
 		}
 	}
