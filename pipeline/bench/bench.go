@@ -280,7 +280,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 	}
 	var last round
 	if !cfg.SkipKafkaEngine {
-		if last.engineRows, last.engine, err = kafkaEngine(ctx, wh, kconn, topics.CDR, cfg.Rounds, &later, log); err != nil {
+		if last.engine, err = kafkaEngine(ctx, wh, pcfg.ClickHouse.Addr, kconn, topics.CDR, cfg.Rounds, &later, log); err != nil {
 			rec.fail("clickhouse_kafka_engine", err) // the round has no engine rate
 		}
 	}
@@ -306,13 +306,13 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, out io.Writer) (Re
 		return res, fmt.Errorf("pipeline over the pre-loaded topics: %w (pipeline.Run: %v)", err, pipe.stop())
 	}
 	res.Profile = profPath
-	last.pipeline = pipe.elapsed
+	last.pipeline, last.pipeUse = pipe.elapsed, pipe.use
 	rounds = append(rounds, last)
 	if cfg.Rounds > 1 {
 		last.print(rec, cfg.Rounds, stats.Messages)
 	}
 	medians(rec, rounds, stats.Messages)
-	elapsed, goUse, chUse, chKnown := pipe.elapsed, pipe.goUse, pipe.chUse, pipe.chKnown
+	elapsed, goUse, chUse, chKnown := pipe.elapsed, pipe.use.self, pipe.use.ch, pipe.use.chKnown
 	goCPU, chCPU := goUse.CPU(), chUse.CPU()
 	perEvent := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(stats.Messages) }
 	lastRound := ""

@@ -116,12 +116,15 @@ func (u Usage) sub(v Usage) Usage {
 }
 
 // CPUMeter measures the CPU of this process and of the local ClickHouse
-// server over a phase.
+// server over a phase, and the share of the machine's CPU time the
+// hypervisor took for other guests (steal) over it.
 type CPUMeter struct {
 	chPID       int
 	self        Usage
 	ch          Usage
 	chAvailable bool
+	machine     cpuTimes
+	machineOK   bool
 }
 
 // StartCPU starts measuring; the server is the local process listening on
@@ -132,19 +135,37 @@ func StartCPU(clickHouseAddr string) *CPUMeter {
 		ch, err := processUsage(m.chPID)
 		m.ch, m.chAvailable = ch, err == nil
 	}
+	m.machine, m.machineOK = readCPUTimes()
 	return m
 }
 
 // Stop returns what was used since StartCPU: by this process and, when
 // known, by the ClickHouse server.
 func (m *CPUMeter) Stop() (self, ch Usage, chKnown bool) {
-	self = selfUsage().sub(m.self)
+	u := m.stop()
+	return u.self, u.ch, u.chKnown
+}
+
+// phaseUse is what a phase used: this process, the ClickHouse server (when
+// chKnown), and the share of all the machine's CPU time that was stolen
+// (when stealKnown).
+type phaseUse struct {
+	self, ch   Usage
+	chKnown    bool
+	steal      float64
+	stealKnown bool
+}
+
+func (m *CPUMeter) stop() phaseUse {
+	u := phaseUse{self: selfUsage().sub(m.self)}
+	if now, ok := readCPUTimes(); ok && m.machineOK && now.total > m.machine.total {
+		u.steal, u.stealKnown = float64(now.steal-m.machine.steal)/float64(now.total-m.machine.total), true
+	}
 	if !m.chAvailable {
-		return self, Usage{}, false
+		return u
 	}
-	now, err := processUsage(m.chPID)
-	if err != nil {
-		return self, Usage{}, false
+	if now, err := processUsage(m.chPID); err == nil {
+		u.ch, u.chKnown = now.sub(m.ch), true
 	}
-	return self, now.sub(m.ch), true
+	return u
 }

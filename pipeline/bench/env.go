@@ -88,9 +88,10 @@ func busyCores(d time.Duration, cores int) string {
 	return fmt.Sprintf("%.2f", busy)
 }
 
-// cpuTimes are the machine's CPU times, in clock ticks: all of them, and
-// those not idle or waiting for I/O.
-type cpuTimes struct{ busy, total uint64 }
+// cpuTimes are the machine's CPU times, in clock ticks: all of them, those
+// not idle or waiting for I/O, and those stolen (a virtual machine's cores
+// running another guest: the hypervisor's share, counted as busy).
+type cpuTimes struct{ busy, total, steal uint64 }
 
 func readCPUTimes() (cpuTimes, bool) {
 	b, err := os.ReadFile("/proc/stat")
@@ -118,6 +119,9 @@ func parseCPUTimes(line string) (cpuTimes, bool) {
 		t.total += n
 		if i != 3 && i != 4 { // idle, iowait
 			t.busy += n
+		}
+		if i == 7 {
+			t.steal = n
 		}
 	}
 	return t, true

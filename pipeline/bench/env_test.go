@@ -35,9 +35,9 @@ func TestRevisionOf(t *testing.T) {
 func TestMedians(t *testing.T) {
 	const events = 1_000_000
 	rounds := []round{
-		{engineRows: 500_000, engine: 5 * time.Second, pipeline: 4 * time.Second},  // 100,000 rows/s; 250,000 events/s; 2.5x
-		{engineRows: 500_000, engine: 4 * time.Second, pipeline: 2 * time.Second},  // 125,000; 500,000; 4x
-		{engineRows: 500_000, engine: 10 * time.Second, pipeline: 5 * time.Second}, // 50,000; 200,000; 4x
+		{engine: engineRun{rows: 500_000, elapsed: 5 * time.Second}, pipeline: 4 * time.Second},  // 100,000 rows/s; 250,000 events/s; 2.5x
+		{engine: engineRun{rows: 500_000, elapsed: 4 * time.Second}, pipeline: 2 * time.Second},  // 125,000; 500,000; 4x
+		{engine: engineRun{rows: 500_000, elapsed: 10 * time.Second}, pipeline: 5 * time.Second}, // 50,000; 200,000; 4x
 		{pipeline: 10 * time.Second}, // no engine: 100,000 events/s
 	}
 	var out strings.Builder
@@ -62,6 +62,34 @@ func TestMedians(t *testing.T) {
 	}
 }
 
+// TestRoundNote: a round's note gives both sides' CPU per event and the
+// steal where they were measured, and leaves out what was not.
+func TestRoundNote(t *testing.T) {
+	r := round{
+		engine: engineRun{rows: 1_000_000, elapsed: 10 * time.Second,
+			use: phaseUse{self: Usage{User: time.Second}, ch: Usage{User: 8 * time.Second, System: time.Second}, chKnown: true}},
+		pipeline: 4 * time.Second,
+		pipeUse: phaseUse{self: Usage{User: 5 * time.Second, System: 500 * time.Millisecond}, ch: Usage{User: 3 * time.Second},
+			chKnown: true, steal: 0.125, stealKnown: true},
+	}
+	var out strings.Builder
+	rec := &recorder{res: &Result{}, out: &out}
+	r.print(rec, 1, 2_000_000)
+	for _, want := range []string{
+		"pipeline 500000 events/s (2000000 events in 4.00 s; CPU 2.75 us/event in this process, 1.50 in ClickHouse, 12.5% of the machine's stolen)",
+		"Kafka engine 100000 rows/s (1000000 CDRs in 10.00 s; CPU 1.00 us/row in this process, 9.00 in ClickHouse)",
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the round's note lacks %q:\n%s", want, out.String())
+		}
+	}
+	out.Reset()
+	round{pipeline: 4 * time.Second}.print(rec, 2, 2_000_000)
+	if got := out.String(); !strings.Contains(got, "(2000000 events in 4.00 s)") || strings.Contains(got, "CPU") {
+		t.Errorf("a round without measured CPU: %q", got)
+	}
+}
+
 // TestMachineBusyCores: the CPU the machine used at the start decides the
 // warning where it is known, whatever the load average (which lags: a run
 // right after another has its predecessor's).
@@ -81,10 +109,11 @@ func TestMachineBusyCores(t *testing.T) {
 }
 
 // TestParseCPUTimes: the busy ticks of /proc/stat's cpu line leave out idle
-// and iowait; a line that is not the cpu line, or is short, is refused.
+// and iowait, the stolen ones are its eighth figure; a line that is not the
+// cpu line, or is short, is refused.
 func TestParseCPUTimes(t *testing.T) {
 	got, ok := parseCPUTimes("cpu  100 5 50 1000 20 1 2 3 0 0")
-	if want := (cpuTimes{busy: 161, total: 1181}); !ok || got != want {
+	if want := (cpuTimes{busy: 161, total: 1181, steal: 3}); !ok || got != want {
 		t.Errorf("parseCPUTimes = %+v, %v; want %+v", got, ok, want)
 	}
 	for _, line := range []string{"cpu0 100 5 50 1000 20 1 2 3 0 0", "cpu  100 5 50", "intr 1 2 3 4 5 6 7 8 9", ""} {

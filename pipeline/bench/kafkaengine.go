@@ -40,9 +40,18 @@ SELECT event_id, msisdn, peer, peer_network, toUInt8(0) AS network_derived,
 FROM {db}.ch_cdr_queue`
 )
 
+// engineRun is what kafkaEngine measured: rows ingested in elapsed, and
+// the CPU used meanwhile.
+type engineRun struct {
+	rows    int64
+	elapsed time.Duration
+	use     phaseUse
+}
+
 // kafkaEngine times ClickHouse's Kafka engine ingesting every message of
 // topic, from creating the materialized view (which starts consumption)
-// until the target table (ch_cdr_<round>) holds them all. The engine's
+// until the target table (ch_cdr_<round>) holds them all, and measures the
+// CPU over that time (the server's, when it runs at chAddr on this machine). The engine's
 // consumer group gets offset 0 committed on every partition first: that
 // makes librdkafka start at the beginning of the pre-loaded topic without a
 // server-side auto_offset_reset setting.
@@ -55,12 +64,13 @@ FROM {db}.ch_cdr_queue`
 // after a mass delete first skips the recently deleted inodes one by one,
 // and a drop mid-run made the files of the next measurement's parts cost
 // hundreds of microseconds each.
-func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.Conn, topic string, round int,
-	later *cleanups, log zerolog.Logger) (int64, time.Duration, error) {
+func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, chAddr string, kconn kafkaconn.Conn, topic string, round int,
+	later *cleanups, log zerolog.Logger) (engineRun, error) {
+	var run engineRun
 	client := kconn.Client(10 * time.Second)
 	ends, err := endOffsets(ctx, client, []string{topic})
 	if err != nil {
-		return 0, 0, err
+		return run, err
 	}
 	var total int64
 	var commits []kafka.OffsetCommit
@@ -74,12 +84,12 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.C
 	cr, err := client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{GroupID: group, GenerationID: -1,
 		Topics: map[string][]kafka.OffsetCommit{topic: commits}})
 	if err != nil {
-		return 0, 0, fmt.Errorf("commit offset 0 for the engine's group: %w", err)
+		return run, fmt.Errorf("commit offset 0 for the engine's group: %w", err)
 	}
 	for _, ps := range cr.Topics {
 		for _, p := range ps {
 			if p.Error != nil {
-				return 0, 0, fmt.Errorf("commit offset 0 for the engine's group, partition %d: %w", p.Partition, p.Error)
+				return run, fmt.Errorf("commit offset 0 for the engine's group, partition %d: %w", p.Partition, p.Error)
 			}
 		}
 	}
@@ -104,31 +114,33 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, kconn kafkaconn.C
 	}()
 	for _, q := range []string{engineQueue, engineTarget} {
 		if err := conn.Exec(ctx, r.Replace(q)); err != nil {
-			return 0, 0, fmt.Errorf("%s: %w", strings.SplitN(r.Replace(q), "(", 2)[0], err)
+			return run, fmt.Errorf("%s: %w", strings.SplitN(r.Replace(q), "(", 2)[0], err)
 		}
 	}
+	meter := StartCPU(chAddr)
 	start := time.Now()
 	if err := conn.Exec(ctx, r.Replace(engineView)); err != nil {
-		return 0, 0, fmt.Errorf("create the materialized view: %w", err)
+		return run, fmt.Errorf("create the materialized view: %w", err)
 	}
 	best, since := uint64(0), time.Now()
 	for {
 		n, err := count(ctx, wh, "SELECT count() FROM "+db+"."+target)
 		if err != nil {
-			return 0, 0, err
+			return run, err
 		}
 		if int64(n) >= total {
-			return total, time.Since(start), nil
+			run.rows, run.elapsed, run.use = total, time.Since(start), meter.stop()
+			return run, nil
 		}
 		if n > best {
 			best, since = n, time.Now()
 		}
 		if time.Since(since) > stallTimeout {
-			return 0, 0, fmt.Errorf("the Kafka engine stored %d of %d rows and nothing more for %s", n, total, stallTimeout)
+			return run, fmt.Errorf("the Kafka engine stored %d of %d rows and nothing more for %s", n, total, stallTimeout)
 		}
 		select {
 		case <-ctx.Done():
-			return 0, 0, ctx.Err()
+			return run, ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

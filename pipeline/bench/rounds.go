@@ -16,24 +16,27 @@ import (
 )
 
 // round is one measurement of both rates over the pre-loaded topics: the
-// Kafka engine's (engineRows CDRs in engine; none when it was left out or
-// failed), then the pipeline's (every pre-loaded event in pipeline).
+// Kafka engine's (engine; no rows when it was left out or failed), then the
+// pipeline's (every pre-loaded event in pipeline, using pipeUse).
 //
 // On these shared machines the two rates of one run drift apart by 15% and
 // more from one minute to the next, so a single pair gives a ratio anywhere
 // between 1.8x and 3x for one code. Rounds alternate the two measurements,
-// and the figures are the medians.
+// and the figures are the medians. Each round's note gives the CPU per
+// event of both and the share of the machine's CPU time stolen meanwhile,
+// so that a round out of line shows whether it used more CPU per event or
+// had less of it.
 type round struct {
-	engineRows int64
-	engine     time.Duration
-	pipeline   time.Duration
+	engine   engineRun
+	pipeline time.Duration
+	pipeUse  phaseUse
 }
 
 func (r round) engineRate() float64 {
-	if r.engineRows == 0 || r.engine <= 0 {
+	if r.engine.rows == 0 || r.engine.elapsed <= 0 {
 		return 0
 	}
-	return float64(r.engineRows) / r.engine.Seconds()
+	return float64(r.engine.rows) / r.engine.elapsed.Seconds()
 }
 
 func (r round) pipelineRate(events int64) float64 { return float64(events) / r.pipeline.Seconds() }
@@ -46,13 +49,33 @@ func (r round) ratio(events int64) float64 {
 }
 
 func (r round) print(rec *recorder, i int, events int64) {
-	note := fmt.Sprintf("pipeline %.0f events/s (%d events in %.2f s)", r.pipelineRate(events), events, r.pipeline.Seconds())
+	note := fmt.Sprintf("pipeline %.0f events/s (%d events in %.2f s%s)", r.pipelineRate(events), events, r.pipeline.Seconds(),
+		r.pipeUse.perEvent(events, "us/event"))
 	if r.engineRate() > 0 {
-		note += fmt.Sprintf(", Kafka engine %.0f rows/s (%d CDRs in %.2f s)", r.engineRate(), r.engineRows, r.engine.Seconds())
+		note += fmt.Sprintf(", Kafka engine %.0f rows/s (%d CDRs in %.2f s%s)", r.engineRate(), r.engine.rows, r.engine.elapsed.Seconds(),
+			r.engine.use.perEvent(r.engine.rows, "us/row"))
 		rec.add(fmt.Sprintf("throughput_round_%d", i), r.ratio(events), "x", note)
 		return
 	}
 	rec.add(fmt.Sprintf("throughput_round_%d", i), r.pipelineRate(events), "events/s", note)
+}
+
+// perEvent says what u cost per event of n, in a round's note: this
+// process's CPU, the server's when known, the steal when known; "" when
+// nothing was measured.
+func (u phaseUse) perEvent(n int64, unit string) string {
+	if n <= 0 || u.self.CPU() <= 0 {
+		return ""
+	}
+	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1000 / float64(n) }
+	s := fmt.Sprintf("; CPU %.2f %s in this process", per(u.self.CPU()), unit)
+	if u.chKnown {
+		s += fmt.Sprintf(", %.2f in ClickHouse", per(u.ch.CPU()))
+	}
+	if u.stealKnown {
+		s += fmt.Sprintf(", %.1f%% of the machine's stolen", 100*u.steal)
+	}
+	return s
 }
 
 // medians records the throughput figures of issue 7: each the median of
@@ -108,7 +131,7 @@ func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *wa
 	var r round
 	if !cfg.SkipKafkaEngine {
 		var err error
-		if r.engineRows, r.engine, err = kafkaEngine(ctx, wh, kconn, cdrTopic, i, later, log); err != nil {
+		if r.engine, err = kafkaEngine(ctx, wh, pcfg.ClickHouse.Addr, kconn, cdrTopic, i, later, log); err != nil {
 			return r, fmt.Errorf("the Kafka engine: %w", err)
 		}
 	}
@@ -127,7 +150,7 @@ func throughputRound(ctx context.Context, cfg Config, pcfg config.Config, wh *wa
 	if err != nil {
 		return r, fmt.Errorf("pipeline: %w", err)
 	}
-	r.pipeline = pipe.elapsed
+	r.pipeline, r.pipeUse = pipe.elapsed, pipe.use
 	settle(ctx, roundWH, log)
 	return r, nil
 }
@@ -157,9 +180,8 @@ type pipelineRun struct {
 	start   time.Time
 	// What waitConsumed measured: from the start until every message of
 	// the topics was committed, and the CPU over that time.
-	elapsed      time.Duration
-	goUse, chUse Usage
-	chKnown      bool
+	elapsed time.Duration
+	use     phaseUse
 }
 
 // startPipeline starts the pipeline with pcfg.
@@ -181,7 +203,7 @@ func startPipeline(ctx context.Context, pcfg config.Config, log zerolog.Logger) 
 func (p *pipelineRun) waitConsumed(ctx context.Context, kconn kafkaconn.Conn, topics []string) error {
 	err := waitConsumed(ctx, kconn, p.group, topics, p.done)
 	p.elapsed = time.Since(p.start)
-	p.goUse, p.chUse, p.chKnown = p.cpu.Stop()
+	p.use = p.cpu.stop()
 	return err
 }
 
