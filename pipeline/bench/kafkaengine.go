@@ -45,7 +45,11 @@ FROM {db}.ch_cdr_queue`
 type engineRun struct {
 	rows    int64
 	elapsed time.Duration
-	use     phaseUse
+	// first is when the target first had rows (to the poll's 100 ms): the
+	// engine writes them in blocks of up to min_insert_block_size_rows
+	// (1,048,576), so this is not when it began to consume.
+	first time.Duration
+	use   phaseUse
 }
 
 // kafkaEngine times ClickHouse's Kafka engine ingesting every message of
@@ -131,6 +135,9 @@ func kafkaEngine(ctx context.Context, wh *warehouse.Warehouse, chAddr string, kc
 		if int64(n) >= total {
 			run.rows, run.elapsed, run.use = total, time.Since(start), meter.stop()
 			return run, nil
+		}
+		if n > 0 && run.first == 0 {
+			run.first = time.Since(start)
 		}
 		if n > best {
 			best, since = n, time.Now()

@@ -52,8 +52,8 @@ func (r round) print(rec *recorder, i int, events int64) {
 	note := fmt.Sprintf("pipeline %.0f events/s (%d events in %.2f s%s)", r.pipelineRate(events), events, r.pipeline.Seconds(),
 		r.pipeUse.perEvent(events, "us/event"))
 	if r.engineRate() > 0 {
-		note += fmt.Sprintf(", Kafka engine %.0f rows/s (%d CDRs in %.2f s%s)", r.engineRate(), r.engine.rows, r.engine.elapsed.Seconds(),
-			r.engine.use.perEvent(r.engine.rows, "us/row"))
+		note += fmt.Sprintf(", Kafka engine %.0f rows/s (%d CDRs in %.2f s, the first after %.1f s%s)", r.engineRate(), r.engine.rows,
+			r.engine.elapsed.Seconds(), r.engine.first.Seconds(), r.engine.use.perEvent(r.engine.rows, "us/row"))
 		rec.add(fmt.Sprintf("throughput_round_%d", i), r.ratio(events), "x", note)
 		return
 	}
