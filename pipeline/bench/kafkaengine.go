@@ -55,10 +55,10 @@ type engineRun struct {
 // kafkaEngine times ClickHouse's Kafka engine ingesting every message of
 // topic, from creating the materialized view (which starts consumption)
 // until the target table (ch_cdr_<round>) holds them all, and measures the
-// CPU over that time (the server's, when it runs at chAddr on this machine). The engine's
-// consumer group gets offset 0 committed on every partition first: that
-// makes librdkafka start at the beginning of the pre-loaded topic without a
-// server-side auto_offset_reset setting.
+// CPU over that time (the server's when it runs at chAddr on this
+// machine). The engine's consumer group gets offset 0 committed on every
+// partition first: that makes librdkafka start at the beginning of the
+// pre-loaded topic without a server-side auto_offset_reset setting.
 //
 // Afterwards it drops the queue and the view at once (they hold no data
 // files, and the engine consumes nothing more), waits for the target's
