@@ -158,8 +158,8 @@ type phaseUse struct {
 
 func (m *CPUMeter) stop() phaseUse {
 	u := phaseUse{self: selfUsage().sub(m.self)}
-	if now, ok := readCPUTimes(); ok && m.machineOK && now.total > m.machine.total {
-		u.steal, u.stealKnown = float64(now.steal-m.machine.steal)/float64(now.total-m.machine.total), true
+	if now, ok := readCPUTimes(); ok && m.machineOK {
+		_, u.steal, u.stealKnown = now.since(m.machine)
 	}
 	if !m.chAvailable {
 		return u

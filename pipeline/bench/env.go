@@ -81,17 +81,30 @@ func busyCores(d time.Duration, cores int) string {
 	}
 	time.Sleep(d)
 	after, ok := readCPUTimes()
-	if !ok || after.total <= before.total {
+	if !ok {
 		return ""
 	}
-	busy := float64(after.busy-before.busy) / float64(after.total-before.total) * float64(cores)
-	return fmt.Sprintf("%.2f", busy)
+	busy, _, ok := after.since(before)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%.2f", busy*float64(cores))
 }
 
 // cpuTimes are the machine's CPU times, in clock ticks: all of them, those
 // not idle or waiting for I/O, and those stolen (a virtual machine's cores
 // running another guest: the hypervisor's share, counted as busy).
 type cpuTimes struct{ busy, total, steal uint64 }
+
+// since returns the shares of the machine's CPU time from before to t that
+// were busy and stolen; ok is false when no tick passed between them.
+func (t cpuTimes) since(before cpuTimes) (busy, steal float64, ok bool) {
+	if t.total <= before.total {
+		return 0, 0, false
+	}
+	total := float64(t.total - before.total)
+	return float64(t.busy-before.busy) / total, float64(t.steal-before.steal) / total, true
+}
 
 func readCPUTimes() (cpuTimes, bool) {
 	b, err := os.ReadFile("/proc/stat")
