@@ -63,8 +63,9 @@ eval: build clickhouse
 # evaluation time and a CPU profile's path,
 # and appends them to pipeline/bench/results/results.jsonl. Default 52,000 subscribers x 7 days
 # (2.08 million events), latency at 20,000 events/s, and the daily evaluation also over a synthetic
-# 200,000 x 35 days; flags through BENCH_FLAGS (bin/churnwatch bench -h).
-bench: build clickhouse
+# 200,000 x 35 days; flags through BENCH_FLAGS (bin/churnwatch bench -h). It stops the test
+# cluster that make test leaves running first: its three servers would share the two cores.
+bench: build clickhouse cluster-stop
 	CHURNWATCH_LOG_LEVEL=$${CHURNWATCH_LOG_LEVEL:-warn} $(BIN) bench $(BENCH_FLAGS)
 
 # The fault suite at full size (README, "Reliability"): about 210,000 events through
